@@ -1,0 +1,49 @@
+# Everything bootstraps from nothing: Python 3.11 + Node 20 + npm are all a machine needs.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --frozen --no-sync
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+# Without credentials botocore would probe the EC2 metadata endpoint for seconds.
+export AWS_EC2_METADATA_DISABLED := true
+
+WORKERS ?= 1
+export WORKERS
+
+.PHONY: serve test lint format emulator clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+serve: .venv/.synced  ## the subgraph with GraphiQL on http://127.0.0.1:4001/graphql
+	$(RUN) python server.py
+
+emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1:8765
+	$(RUN) python -m local_personalize serve --host 127.0.0.1 --port 8765
+
+test: .venv/.synced node_modules/.installed
+	$(RUN) pytest
+
+lint: .venv/.synced
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy .
+
+format: .venv/.synced
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+clean:
+	rm -rf .venv $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache

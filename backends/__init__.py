@@ -1,0 +1,1 @@
+"""Backends: one RecommendationBackend protocol; Personalize (aioboto3) or the embedded engine."""

@@ -1,0 +1,90 @@
+"""Amazon Personalize through one aioboto3 client held for the app's lifetime."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from backends.request import Operation, RecommendationRequest, RecommendationResult
+from backends.upstream import upstream_error
+from errors import UpstreamTimeout, UpstreamUnavailable
+from settings import PersonalizeSettings
+
+log = logging.getLogger(__name__)
+
+
+def client_config(settings: PersonalizeSettings) -> AioConfig:
+    """Short timeouts, few standard-mode retries and a pool as large as our concurrency.
+
+    botocore's defaults (60 s timeouts, legacy retries, 10 connections) would hold a
+    frontend's request for a minute and queue concurrent calls behind the pool.
+    """
+    return AioConfig(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        max_pool_connections=settings.max_concurrency,
+    )
+
+
+class PersonalizeBackend:
+    """Sends each request as one Personalize Runtime call."""
+
+    source = "PERSONALIZE"
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: PersonalizeSettings) -> AsyncIterator["PersonalizeBackend"]:
+        """Create the client for the app's lifetime and close it on shutdown."""
+        session = aioboto3.Session()
+        async with session.client(
+            "personalize-runtime",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=client_config(settings),
+        ) as client:
+            yield cls(client)
+
+    async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
+        params = request.to_api_params()
+        try:
+            if request.operation is Operation.GET_PERSONALIZED_RANKING:
+                body = await self._client.get_personalized_ranking(**params)
+            else:
+                body = await self._client.get_recommendations(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            log.warning(
+                "personalize call failed",
+                extra={"use_case": request.use_case, "code": error.get("Code"), "status": status},
+            )
+            raise upstream_error(
+                str(error.get("Code", "")), int(status), str(error.get("Message", "")), request
+            ) from exc
+        except (TimeoutError, ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise UpstreamTimeout(
+                f"Personalize did not answer in time for use case {request.use_case!r}"
+            ) from exc
+        except NoCredentialsError as exc:
+            log.error("no AWS credentials found for Personalize")
+            raise UpstreamUnavailable("Personalize credentials are not configured") from exc
+        except BotoCoreError as exc:
+            log.warning("personalize unreachable: %s", type(exc).__name__)
+            raise UpstreamUnavailable(
+                f"Personalize is unreachable for use case {request.use_case!r}"
+            ) from exc
+        return RecommendationResult.from_api_response(request.operation, body)

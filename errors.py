@@ -1,0 +1,52 @@
+"""Errors named for what happened, each carrying the GraphQL error code clients see.
+
+Backends and resolvers raise these; `schema/error_codes.py` turns them into GraphQL
+errors in one place. Anything that is not a `SubgraphError` is unexpected and is
+masked before it reaches a client.
+"""
+
+
+class SubgraphError(Exception):
+    """Base of every error whose message is safe to show to a client."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+
+class InvalidArgument(SubgraphError):
+    """An argument breaks a limit of the Personalize API or of this subgraph."""
+
+    code = "BAD_USER_INPUT"
+
+
+class UpstreamRejectedInput(SubgraphError):
+    """Personalize answered InvalidInputException for a request we thought valid."""
+
+    code = "BAD_USER_INPUT"
+
+
+class NotConfigured(SubgraphError):
+    """The field, use case or Personalize resource it names is not set up."""
+
+    code = "NOT_CONFIGURED"
+
+
+class UpstreamThrottled(SubgraphError):
+    """Personalize throttled the call and the retry budget is spent."""
+
+    code = "UPSTREAM_THROTTLED"
+
+
+class UpstreamTimeout(SubgraphError):
+    """Personalize did not answer within the configured timeouts."""
+
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamUnavailable(SubgraphError):
+    """Personalize could not be reached or failed on its side."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot be used; raised at start-up with a one-line reason."""

@@ -1,0 +1,1 @@
+"""Per-request loaders: an operation's Personalize requests, deduplicated and run concurrently."""

@@ -1,0 +1,1 @@
+"""Thin field resolvers: check arguments, build a request, await a loader."""

@@ -1,0 +1,137 @@
+"""The fields that call Personalize: User.recommendations, User.rankedItems, Item.related,
+Query.popularItems.
+
+Each one picks its use case, checks its arguments, builds one frozen request and awaits
+the request's loader; nothing here talks to a backend directly.
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from backends.request import Operation, RecommendationRequest, ResultItem
+from errors import InvalidArgument, NotConfigured
+from resolvers.arguments import (
+    check_context,
+    check_id,
+    check_input_list,
+    check_num_results,
+    given,
+    resolve_filter,
+    resolve_promotion,
+)
+from resolvers.context import Context
+from schema.types import RecommendationSource
+from settings import Field_, Input, Settings, UseCaseSettings
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationsView:
+    """What the `Recommendations` type reads its fields from."""
+
+    recommendation_id: str | None
+    items: tuple[ResultItem, ...]
+    source: RecommendationSource
+
+
+def _use_case(settings: Settings, field: Field_, chosen: Any) -> tuple[str, UseCaseSettings]:
+    name = chosen.value if isinstance(chosen, Enum) else settings.default_use_case(field)
+    if name is None:
+        raise NotConfigured(f"no use case is configured for {field.value}")
+    return name, settings.use_cases[name]
+
+
+async def _load(info: strawberry.Info, request: RecommendationRequest) -> RecommendationsView:
+    context: Context = info.context
+    answer = await context.loaders.recommendations.load(request)
+    return RecommendationsView(
+        recommendation_id=answer.result.recommendation_id,
+        items=answer.result.items,
+        source=RecommendationSource[answer.source],
+    )
+
+
+def _request(
+    info: strawberry.Info,
+    field: Field_,
+    *,
+    use_case: Any,
+    user_id: str | None,
+    item_id: str | None,
+    num_results: Any,
+    filter: Any,
+    context: Any,
+    promotion: Any,
+) -> RecommendationRequest:
+    settings: Settings = info.context.settings
+    name, case = _use_case(settings, field, use_case)
+    if case.input in (Input.USER, Input.USER_AND_ITEM) and user_id is None:
+        raise InvalidArgument(f"use case {name} needs userId")
+    filter_arn, filter_values = resolve_filter(settings, filter)
+    return RecommendationRequest(
+        operation=Operation.GET_RECOMMENDATIONS,
+        arn=case.arn,
+        use_case=name,
+        user_id=user_id,
+        item_id=item_id,
+        num_results=check_num_results(num_results, with_metadata=bool(case.metadata_columns)),
+        filter_arn=filter_arn,
+        filter_values=filter_values,
+        context=check_context(context),
+        promotion=resolve_promotion(settings, promotion),
+        metadata_columns=case.metadata_columns,
+    )
+
+
+async def user_recommendations(
+    root: Any, info: strawberry.Info, **args: Any
+) -> RecommendationsView:
+    settings: Settings = info.context.settings
+    user_id = check_id(getattr(root, settings.federation.user_key), "userId")
+    request = _request(info, Field_.RECOMMENDATIONS, user_id=user_id, item_id=None, **_common(args))
+    return await _load(info, request)
+
+
+async def item_related(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    settings: Settings = info.context.settings
+    item_id = check_id(getattr(root, settings.federation.item_key), "itemId")
+    user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
+    request = _request(info, Field_.RELATED, user_id=user_id, item_id=item_id, **_common(args))
+    return await _load(info, request)
+
+
+async def popular_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
+    request = _request(info, Field_.POPULAR_ITEMS, user_id=user_id, item_id=None, **_common(args))
+    return await _load(info, request)
+
+
+async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    settings: Settings = info.context.settings
+    user_id = check_id(getattr(root, settings.federation.user_key), "userId")
+    name, case = _use_case(settings, Field_.RANKED_ITEMS, args.get("use_case"))
+    filter_arn, filter_values = resolve_filter(settings, args.get("filter"))
+    request = RecommendationRequest(
+        operation=Operation.GET_PERSONALIZED_RANKING,
+        arn=case.arn,
+        use_case=name,
+        user_id=user_id,
+        input_list=check_input_list(args["item_ids"]),
+        filter_arn=filter_arn,
+        filter_values=filter_values,
+        context=check_context(args.get("context")),
+        metadata_columns=case.metadata_columns,
+    )
+    return await _load(info, request)
+
+
+def _common(args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "use_case": args.get("use_case"),
+        "num_results": args.get("num_results"),
+        "filter": args.get("filter"),
+        "context": args.get("context"),
+        "promotion": args.get("promotion"),
+    }

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs, enums and schema assembly; no I/O, no boto."""

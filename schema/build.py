@@ -1,0 +1,124 @@
+"""Schema assembly: configuration in, a federation schema out."""
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.federation import Schema
+
+from resolvers.recommendations import (
+    item_related,
+    popular_items,
+    user_ranked_items,
+    user_recommendations,
+)
+from schema.entities import Entities, build_entities
+from schema.error_codes import ErrorCodes
+from schema.fields import Arg, resolver_field
+from schema.inputs import Inputs, build_inputs
+from schema.types import ContextEntry
+from settings import Field_, Settings
+
+UNSET: Any = strawberry.UNSET
+
+_NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns item metadata)."
+_CONTEXT = "Contextual metadata for this request, for use cases trained with it."
+
+
+def _args(inputs: Inputs, field: Field_, *, num_results: bool) -> list[Arg]:
+    args: list[Arg] = []
+    enum = inputs.use_case_enums[field]
+    if enum is not None:
+        args.append(
+            Arg("use_case", enum | None, UNSET, "Which configured use case; omitted, the default.")
+        )
+    if num_results:
+        args.append(Arg("num_results", int | None, 25, _NUM_RESULTS))
+    return args
+
+
+def _filtering(inputs: Inputs, *, promotion: bool) -> list[Arg]:
+    args: list[Arg] = []
+    if inputs.recommendation_filter is not None:
+        args.append(
+            Arg("filter", inputs.recommendation_filter | None, UNSET, "A configured filter.")
+        )
+    args.append(Arg("context", list[ContextEntry] | None, UNSET, _CONTEXT))
+    if promotion and inputs.promotion is not None:
+        args.append(
+            Arg("promotion", inputs.promotion | None, UNSET, "Promote items from a filter.")
+        )
+    return args
+
+
+def build_schema(settings: Settings) -> Schema:
+    """Generate types from configuration and assemble the federation schema."""
+    inputs = build_inputs(settings)
+    user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
+
+    def user_fields(recommendations: type) -> dict[str, Any]:
+        returns = recommendations | None
+        return {
+            "recommendations": resolver_field(
+                user_recommendations,
+                name="recommendations",
+                args=_args(inputs, Field_.RECOMMENDATIONS, num_results=True)
+                + _filtering(inputs, promotion=True),
+                returns=returns,
+                description="Items recommended for this user.",
+            ),
+            "ranked_items": resolver_field(
+                user_ranked_items,
+                name="ranked_items",
+                args=[
+                    Arg("item_ids", list[strawberry.ID], description="1..500 item ids to rank."),
+                    *_args(inputs, Field_.RANKED_ITEMS, num_results=False),
+                    *_filtering(inputs, promotion=False),
+                ],
+                returns=returns,
+                description="The given items reordered for this user (unknown items last).",
+            ),
+        }
+
+    def item_fields(recommendations: type) -> dict[str, Any]:
+        return {
+            "related": resolver_field(
+                item_related,
+                name="related",
+                args=[
+                    *_args(inputs, Field_.RELATED, num_results=True),
+                    user_id,
+                    *_filtering(inputs, promotion=True),
+                ],
+                returns=recommendations | None,
+                description="Items related to this one.",
+            )
+        }
+
+    entities: Entities = build_entities(settings.federation, user_fields, item_fields)
+
+    query_cls = type("Query", (), {"__module__": __name__})
+    query_cls.popular_items = resolver_field(  # type: ignore[attr-defined]
+        popular_items,
+        name="popular_items",
+        args=[
+            *_args(inputs, Field_.POPULAR_ITEMS, num_results=True),
+            user_id,
+            *_filtering(inputs, promotion=True),
+        ],
+        returns=entities.recommendations | None,
+        description="Popular or trending items, optionally for a user.",
+    )
+    query = strawberry.type(query_cls)
+
+    return Schema(
+        query=query,
+        types=[entities.user, entities.item],
+        federation_version=settings.federation.version,
+        # Instances, not factories: a factory would build a fresh, empty cache per request.
+        extensions=[
+            ErrorCodes,
+            ParserCache(maxsize=256),  # type: ignore[list-item]
+            ValidationCache(maxsize=256),  # type: ignore[list-item]
+        ],
+    )

@@ -1,0 +1,70 @@
+"""The one place where exceptions become GraphQL errors with `extensions.code`.
+
+Our own errors (`errors.SubgraphError`) keep their message and get their code; GraphQL
+syntax and validation errors get Apollo's standard codes; anything else is a bug, logged
+with its traceback here and shown to the client only as "Internal server error".
+"""
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from errors import SubgraphError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorCodes(SchemaExtension):
+    """Codes every error and masks the unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        self._executed = False
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self._translate(e) for e in errors]
+
+    def on_execute(self) -> Iterator[None]:
+        self._executed = True
+        yield
+
+    def _translate(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        extensions = dict(error.extensions or {})
+        if isinstance(original, SubgraphError):
+            extensions["code"] = original.code
+        elif original is None or isinstance(original, GraphQLError):
+            if "code" not in extensions:
+                extensions["code"] = self._graphql_code(error)
+        else:
+            log.error(
+                "unexpected error in %s",
+                ".".join(map(str, error.path or ())) or "operation",
+                exc_info=original,
+            )
+            return GraphQLError(
+                "Internal server error",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "INTERNAL_SERVER_ERROR"},
+            )
+        return GraphQLError(
+            error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+            extensions=extensions,
+        )
+
+    def _graphql_code(self, error: GraphQLError) -> str:
+        if isinstance(error, GraphQLSyntaxError):
+            return "GRAPHQL_PARSE_FAILED"
+        # Errors before execution are validation; during it, bad variable or argument values.
+        return "BAD_USER_INPUT" if self._executed else "GRAPHQL_VALIDATION_FAILED"

@@ -1,0 +1,30 @@
+"""The types whose shape does not depend on configuration."""
+
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum(description="Where a list of recommendations came from.")
+class RecommendationSource(Enum):
+    PERSONALIZE = strawberry.enum_value("PERSONALIZE", description="Amazon Personalize.")
+    LOCAL = strawberry.enum_value(
+        "LOCAL", description="The embedded engine (local_personalize), offline."
+    )
+
+
+@strawberry.type(description="One item-dataset column returned with a recommended item.")
+class MetadataEntry:
+    key: str
+    value: str
+
+
+@strawberry.input(
+    description=(
+        "A contextual attribute for this request (device, time of day...). "
+        "Key: [A-Za-z0-9_]{1,150}; value: at most 1000 characters; at most 150 entries."
+    )
+)
+class ContextEntry:
+    key: str
+    value: str

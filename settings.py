@@ -1,0 +1,278 @@
+"""Typed configuration: one TOML file (named by SUBGRAPH_CONFIG) with environment overrides.
+
+Environment variables win over the file: `SUBGRAPH_BACKEND=personalize`,
+`SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`). Every problem is
+reported at start-up as one line naming the offending key, never at the first query.
+"""
+
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent
+DEMO_CONFIG = REPO_ROOT / "config" / "demo.toml"
+
+# botocore's model: Arn is at most 256 characters of this shape.
+_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
+_GRAPHQL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# botocore's model: FilterAttributeName.
+_FILTER_PARAM = re.compile(r"[A-Za-z0-9_]{1,50}")
+# Strawberry's federation support accepts these @link versions.
+FederationVersion = Literal[
+    "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10", "2.11"
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Field_(StrEnum):
+    """The GraphQL field a use case serves."""
+
+    RECOMMENDATIONS = "recommendations"  # User.recommendations
+    RELATED = "related"  # Item.related
+    POPULAR_ITEMS = "popularItems"  # Query.popularItems
+    RANKED_ITEMS = "rankedItems"  # User.rankedItems
+
+
+class Input(StrEnum):
+    """Which ids a use case sends to Personalize."""
+
+    USER = "user"
+    ITEM = "item"
+    USER_AND_ITEM = "user_and_item"
+    NONE = "none"
+
+
+# Which inputs make sense on which field: the field supplies the entity's own id.
+_ALLOWED_INPUTS: dict[Field_, set[Input]] = {
+    Field_.RECOMMENDATIONS: {Input.USER},
+    Field_.RELATED: {Input.ITEM, Input.USER_AND_ITEM},
+    Field_.POPULAR_ITEMS: {Input.NONE, Input.USER},
+    Field_.RANKED_ITEMS: {Input.USER},
+}
+
+
+def _check_arn(value: str, kinds: tuple[str, ...]) -> str:
+    if len(value) > 256 or not _ARN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Personalize ARN")
+    if not any(f":{kind}/" in value for kind in kinds):
+        raise ValueError(f"{value!r} must be a {' or '.join(kinds)} ARN")
+    return value
+
+
+class ServerSettings(_Section):
+    """Where the HTTP server listens and what it exposes."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4001, ge=0, le=65535)
+    graphiql: bool = True
+
+
+class PersonalizeSettings(_Section):
+    """The aioboto3 client: region, endpoint, timeouts, retries and concurrency."""
+
+    region: str = "us-east-1"
+    # None lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME.
+    endpoint_url: str | None = None
+    connect_timeout: float = Field(default=1.0, gt=0, le=30)
+    read_timeout: float = Field(default=2.0, gt=0, le=60)
+    # Total attempts, first call included (botocore's total_max_attempts).
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    # Personalize calls in flight at once across the whole process.
+    max_concurrency: int = Field(default=64, ge=1, le=1000)
+
+
+class FederationSettings(_Section):
+    """Entity names, key fields and key scalar, so the graph's owners decide the names."""
+
+    version: FederationVersion = "2.9"
+    user_type: str = "User"
+    user_key: str = "id"
+    item_type: str = "Item"
+    item_key: str = "id"
+    key_scalar: Literal["ID", "String"] = "ID"
+
+    @field_validator("user_type", "user_key", "item_type", "item_key")
+    @classmethod
+    def _graphql_name(cls, value: str) -> str:
+        if not _GRAPHQL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a GraphQL name")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_types(self) -> "FederationSettings":
+        if self.user_type == self.item_type:
+            raise ValueError("user_type and item_type must differ")
+        return self
+
+
+class LocalSettings(_Section):
+    """The embedded engine used when backend = "local"."""
+
+    seed: int = 7
+
+
+class UseCaseSettings(_Section):
+    """One Personalize campaign or recommender, and the GraphQL field it serves."""
+
+    arn: str
+    field: Field_
+    input: Input
+    default: bool = False
+    description: str | None = None
+    # Item dataset columns returned as PredictedItem.metadata (numResults then <= 50).
+    metadata_columns: tuple[str, ...] = ()
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _check_arn(value, ("campaign", "recommender"))
+
+    @field_validator("metadata_columns")
+    @classmethod
+    def _columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > 99 or any(not c or len(c) > 150 for c in value):
+            raise ValueError("at most 99 column names of 1..150 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _input_fits_field(self) -> "UseCaseSettings":
+        if self.input not in _ALLOWED_INPUTS[self.field]:
+            allowed = ", ".join(sorted(i.value for i in _ALLOWED_INPUTS[self.field]))
+            raise ValueError(f"field {self.field.value} takes input {allowed}, not {self.input}")
+        if self.field is Field_.RANKED_ITEMS and ":campaign/" not in self.arn:
+            raise ValueError("rankedItems needs a campaign ARN (GetPersonalizedRanking)")
+        return self
+
+    @property
+    def is_recommender(self) -> bool:
+        return ":recommender/" in self.arn
+
+
+class ParamType(StrEnum):
+    """How a filter placeholder is typed in GraphQL; every kind is sent as quoted values."""
+
+    STRINGS = "strings"  # [String!]!, several values joined with commas
+    STRING = "string"  # String!
+    NUMBER = "number"  # Float!
+
+
+class FilterSettings(_Section):
+    """One Personalize filter and the placeholder parameters its expression declares.
+
+    `params = ["CATEGORY"]` declares list-of-string parameters; the table form
+    `params = { MAX_PRICE = "number" }` types each one.
+    """
+
+    arn: str
+    params: dict[str, ParamType] = Field(default_factory=dict)
+    description: str | None = None
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _check_arn(value, ("filter",))
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if len(set(value)) != len(value):
+                raise ValueError("parameters must be distinct")
+            value = dict.fromkeys(value, ParamType.STRINGS.value)
+        if isinstance(value, dict):
+            for param in value:
+                if not isinstance(param, str) or not _FILTER_PARAM.fullmatch(param):
+                    raise ValueError(f"parameter {param!r} must match [A-Za-z0-9_]{{1,50}}")
+            if len(value) > 25:
+                raise ValueError("a filter takes at most 25 parameters")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the subgraph needs to start; built once by `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUBGRAPH_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    backend: Literal["local", "personalize"] = "local"
+    server: ServerSettings = ServerSettings()
+    personalize: PersonalizeSettings = PersonalizeSettings()
+    federation: FederationSettings = FederationSettings()
+    local: LocalSettings = LocalSettings()
+    use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
+    filters: dict[str, FilterSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @field_validator("use_cases", "filters")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not _GRAPHQL_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a GraphQL name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_default_per_field(self) -> "Settings":
+        for field in Field_:
+            defaults = [n for n, u in self.use_cases.items() if u.field is field and u.default]
+            if len(defaults) > 1:
+                raise ValueError(f"field {field.value} has several defaults: {', '.join(defaults)}")
+        return self
+
+    def use_cases_for(self, field: Field_) -> dict[str, UseCaseSettings]:
+        """The use cases serving `field`, in configuration order."""
+        return {n: u for n, u in self.use_cases.items() if u.field is field}
+
+    def default_use_case(self, field: Field_) -> str | None:
+        """The use case a field uses when the query names none: the marked one, else the first."""
+        cases = self.use_cases_for(field)
+        marked = [n for n, u in cases.items() if u.default]
+        return marked[0] if marked else next(iter(cases), None)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def load_settings() -> Settings:
+    """Read the TOML file named by SUBGRAPH_CONFIG (default: the demo) plus env overrides.
+
+    Raises ConfigurationError with a single line naming the file and the first bad key.
+    """
+    path = Path(os.environ.get("SUBGRAPH_CONFIG") or DEMO_CONFIG)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"config {path}: {_describe(exc)}") from None
