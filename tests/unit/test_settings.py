@@ -1,0 +1,91 @@
+"""Configuration: the demo loads, overrides apply, and mistakes fail at start-up in one line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from errors import ConfigurationError
+from settings import REPO_ROOT, Field_, load_settings
+
+
+def test_demo_config_loads_with_defaults_per_field() -> None:
+    settings = load_settings()
+    assert settings.backend == "local"
+    assert settings.default_use_case(Field_.RECOMMENDATIONS) == "recommendedForYou"
+    assert settings.default_use_case(Field_.RELATED) == "similarItems"
+    assert settings.use_cases["recommendedForYou"].is_recommender
+    assert not settings.use_cases["similarItems"].is_recommender
+
+
+def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBGRAPH_BACKEND", "personalize")
+    monkeypatch.setenv("SUBGRAPH_PERSONALIZE__READ_TIMEOUT", "0.5")
+    settings = load_settings()
+    assert settings.backend == "personalize"
+    assert settings.personalize.read_timeout == 0.5
+    # The rest of the section still comes from the file.
+    assert settings.personalize.max_concurrency == 64
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('backend = "aws"', "backend"),
+        (
+            '[use_cases.x]\narn = "not-an-arn"\nfield = "recommendations"\ninput = "user"',
+            "not a Personalize ARN",
+        ),
+        (
+            '[use_cases.x]\narn = "arn:aws:personalize:us-east-1:1:recommender/r"\n'
+            'field = "related"\ninput = "user"',
+            "takes input",
+        ),
+        (
+            '[use_cases.x]\narn = "arn:aws:personalize:us-east-1:1:recommender/r"\n'
+            'field = "rankedItems"\ninput = "user"',
+            "campaign ARN",
+        ),
+        ('[filters.f]\narn = "arn:aws:personalize:us-east-1:1:filter/f"\nparams = ["A-B"]', "A-B"),
+        ('[federation]\nitem_type = "User"', "must differ"),
+        ("[personalize]\nmax_attempts = 0", "max_attempts"),
+        ("[personalize]\nregion = ", "not valid TOML"),
+        ("[personalize]\nunknown = 1", "unknown"),
+    ],
+)
+def test_mistakes_are_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, message: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    monkeypatch.setenv("SUBGRAPH_CONFIG", str(config))
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+    assert str(config) in str(caught.value)
+
+
+def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBGRAPH_CONFIG", "/nonexistent/subgraph.toml")
+    with pytest.raises(ConfigurationError, match="cannot read config /nonexistent"):
+        load_settings()
+
+
+def test_the_server_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('backend = "aws"\n')
+    proc = subprocess.run(
+        [sys.executable, "server.py"],
+        cwd=REPO_ROOT,
+        env={"SUBGRAPH_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        f"personalize-subgraph: config {config}: backend: Input should be 'local' or 'personalize'"
+    ]
