@@ -3,7 +3,7 @@
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.federation import Schema
 
 from resolvers.recommendations import (
@@ -115,10 +115,7 @@ def build_schema(settings: Settings) -> Schema:
         query=query,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
-        # Instances, not factories: a factory would build a fresh, empty cache per request.
-        extensions=[
-            ErrorCodes,
-            ParserCache(maxsize=256),  # type: ignore[list-item]
-            ValidationCache(maxsize=256),  # type: ignore[list-item]
-        ],
+        # No ParserCache: it raises syntax errors while the parsing hooks are being
+        # entered, which skips every extension's exit, ErrorCodes' included.
+        extensions=[ErrorCodes, lambda: ValidationCache(maxsize=256)],
     )

@@ -1,0 +1,68 @@
+"""Real processes on loopback for the tests: start, wait until ready, stop, keep the log."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# No credentials lookups, no metadata probes: tests never reach AWS.
+AWS_TEST_ENV = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(
+    args: list[str],
+    ready_url: str,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `args`, wait until GET `ready_url` answers 200, and stop it afterwards."""
+    full_env = {**os.environ, **AWS_TEST_ENV, **(env or {})}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=REPO_ROOT, env=full_env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{args} exited with {proc.returncode}:\n{log.read_text()}")
+                try:
+                    if httpx.get(ready_url, timeout=1.0).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{args} not ready after {timeout} s:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
