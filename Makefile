@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 WORKERS ?= 1
 export WORKERS
 
-.PHONY: serve test lint format emulator clean
+.PHONY: serve test lint format emulator schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -35,6 +35,13 @@ emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1
 
 test: .venv/.synced node_modules/.installed
 	$(RUN) pytest
+
+schema: .venv/.synced  ## regenerate schema.graphql (the subgraph SDL, committed)
+	$(RUN) python -m federation.sdl write
+
+check-supergraph: .venv/.synced  ## OWNER=owner.graphql: entity names, keys and key types match
+	@test -n "$(OWNER)" || { echo "usage: make check-supergraph OWNER=path/to/owner.graphql"; exit 2; }
+	$(RUN) python -m federation.owner_check "$(OWNER)"
 
 lint: .venv/.synced
 	$(RUN) ruff check .

@@ -23,6 +23,10 @@ DEMO_CONFIG = REPO_ROOT / "config" / "demo.toml"
 # botocore's model: Arn is at most 256 characters of this shape.
 _ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
 _GRAPHQL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# botocore's model: AttributeName (context keys).
+_CONTEXT_KEY = re.compile(r"[A-Za-z\d_]{1,150}")
+# Fields this subgraph defines on the user entity itself.
+_USER_FIELDS = frozenset({"recommendations", "rankedItems"})
 # botocore's model: FilterAttributeName.
 _FILTER_PARAM = re.compile(r"[A-Za-z0-9_]{1,50}")
 # Strawberry's federation support accepts these @link versions.
@@ -98,9 +102,24 @@ class FederationSettings(_Section):
     version: FederationVersion = "2.9"
     user_type: str = "User"
     user_key: str = "id"
+    user_key_scalar: Literal["ID", "String"] = "ID"
     item_type: str = "Item"
     item_key: str = "id"
-    key_scalar: Literal["ID", "String"] = "ID"
+    item_key_scalar: Literal["ID", "String"] = "ID"
+
+    # User fields owned by other subgraphs, sent to Personalize as context via @requires:
+    # { country = "COUNTRY" } adds `country: String @external` to the user entity.
+    user_context_fields: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("user_context_fields")
+    @classmethod
+    def _context_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for field, key in value.items():
+            if not _GRAPHQL_NAME.fullmatch(field) or field in _USER_FIELDS:
+                raise ValueError(f"{field!r} cannot be a user context field")
+            if not _CONTEXT_KEY.fullmatch(key):
+                raise ValueError(f"context key {key!r} must be 1..150 of [A-Za-z0-9_]")
+        return value
 
     @field_validator("user_type", "user_key", "item_type", "item_key")
     @classmethod
@@ -113,6 +132,8 @@ class FederationSettings(_Section):
     def _distinct_types(self) -> "FederationSettings":
         if self.user_type == self.item_type:
             raise ValueError("user_type and item_type must differ")
+        if self.user_key in self.user_context_fields:
+            raise ValueError("the user key cannot also be a context field")
         return self
 
 

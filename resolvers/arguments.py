@@ -53,9 +53,12 @@ def check_num_results(value: Any, *, with_metadata: bool) -> int | None:
     return int(value)
 
 
-def check_context(entries: Any) -> tuple[tuple[str, str], ...]:
+def check_context(
+    entries: Any, from_graph: dict[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Sorted context pairs; `from_graph` (via @requires) fills keys the client left out."""
     if not given(entries):
-        return ()
+        entries = []
     if len(entries) > MAX_CONTEXT:
         raise InvalidArgument(f"context takes at most {MAX_CONTEXT} entries, got {len(entries)}")
     seen: dict[str, str] = {}
@@ -72,6 +75,11 @@ def check_context(entries: Any) -> tuple[tuple[str, str], ...]:
         if key in seen:
             raise InvalidArgument(f"context key {key!r} is given twice")
         seen[key] = value
+    for key, value in (from_graph or {}).items():
+        if key not in seen and len(value) <= MAX_CONTEXT_VALUE:
+            seen[key] = value
+    if len(seen) > MAX_CONTEXT:
+        raise InvalidArgument(f"context takes at most {MAX_CONTEXT} entries, got {len(seen)}")
     # Sorted, so that the same context in another order is the same request.
     return tuple(sorted(seen.items()))
 

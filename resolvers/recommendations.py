@@ -64,6 +64,7 @@ def _request(
     filter: Any,
     context: Any,
     promotion: Any,
+    from_graph: dict[str, str] | None = None,
 ) -> RecommendationRequest:
     settings: Settings = info.context.settings
     name, case = _use_case(settings, field, use_case)
@@ -79,7 +80,7 @@ def _request(
         num_results=check_num_results(num_results, with_metadata=bool(case.metadata_columns)),
         filter_arn=filter_arn,
         filter_values=filter_values,
-        context=check_context(context),
+        context=check_context(context, from_graph),
         promotion=resolve_promotion(settings, promotion),
         metadata_columns=case.metadata_columns,
     )
@@ -90,7 +91,14 @@ async def user_recommendations(
 ) -> RecommendationsView:
     settings: Settings = info.context.settings
     user_id = check_id(getattr(root, settings.federation.user_key), "userId")
-    request = _request(info, Field_.RECOMMENDATIONS, user_id=user_id, item_id=None, **_common(args))
+    request = _request(
+        info,
+        Field_.RECOMMENDATIONS,
+        user_id=user_id,
+        item_id=None,
+        from_graph=_graph_context(settings, root),
+        **_common(args),
+    )
     return await _load(info, request)
 
 
@@ -121,10 +129,20 @@ async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> Re
         input_list=check_input_list(args["item_ids"]),
         filter_arn=filter_arn,
         filter_values=filter_values,
-        context=check_context(args.get("context")),
+        context=check_context(args.get("context"), _graph_context(settings, root)),
         metadata_columns=case.metadata_columns,
     )
     return await _load(info, request)
+
+
+def _graph_context(settings: Settings, root: Any) -> dict[str, str]:
+    """Context the gateway supplied through @requires: configured user fields."""
+    pairs = {}
+    for field, key in settings.federation.user_context_fields.items():
+        value = getattr(root, field, None)
+        if value is not None and value is not strawberry.UNSET:
+            pairs[key] = str(value)
+    return pairs
 
 
 def _common(args: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,10 @@ def build_schema(settings: Settings) -> Schema:
     inputs = build_inputs(settings)
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
 
+    # Fields owned by other subgraphs that become Personalize context (via @requires).
+    graph_fields = settings.federation.user_context_fields
+    requires = [" ".join(graph_fields)] if graph_fields else None
+
     def user_fields(recommendations: type) -> dict[str, Any]:
         returns = recommendations | None
         return {
@@ -66,6 +70,7 @@ def build_schema(settings: Settings) -> Schema:
                 + _filtering(inputs, promotion=True),
                 returns=returns,
                 description="Items recommended for this user.",
+                requires=requires,
             ),
             "ranked_items": resolver_field(
                 user_ranked_items,
@@ -77,6 +82,7 @@ def build_schema(settings: Settings) -> Schema:
                 ],
                 returns=returns,
                 description="The given items reordered for this user (unknown items last).",
+                requires=requires,
             ),
         }
 

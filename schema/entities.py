@@ -26,24 +26,31 @@ class Entities:
     recommendations: type
 
 
-def _key_type(federation: FederationSettings) -> Any:
-    return strawberry.ID if federation.key_scalar == "ID" else str
+def _key_type(scalar: str) -> Any:
+    return strawberry.ID if scalar == "ID" else str
 
 
-def _blank(name: str, key: str, key_type: Any) -> type:
+def _blank(name: str, key: str, key_type: Any, external: tuple[str, ...] = ()) -> type:
+    """An entity class with its key; `external` fields are owned elsewhere (for @requires)."""
     cls = type(name, (), {"__module__": __name__})
-    cls.__annotations__ = {key: key_type}
+    cls.__annotations__ = {key: key_type} | dict.fromkeys(external, str | None)
+    for field_name in external:
+        setattr(cls, field_name, strawberry.federation.field(external=True, default=None))
     return cls
 
 
-def _finish_entity(cls: type, key: str, fields: dict[str, Any], description: str) -> type:
+def _finish_entity(
+    cls: type, key: str, fields: dict[str, Any], description: str, external: tuple[str, ...] = ()
+) -> type:
     for field_name, field in fields.items():
         setattr(cls, field_name, field)
+    wanted = (key, *external)
 
     def resolve_reference(cls: type, /, **representation: Any) -> Any:
         # A reference needs no I/O: the fields under it call Personalize through the
         # request's loader, which is where `_entities` batches are deduplicated.
-        return cls(**{key: representation[key]})
+        # External fields arrive here when a field @requires them.
+        return cls(**{name: representation[name] for name in wanted if name in representation})
 
     setattr(cls, "resolve_reference", classmethod(resolve_reference))  # noqa: B010
     return strawberry.federation.type(cls, name=cls.__name__, keys=[key], description=description)
@@ -55,12 +62,11 @@ def build_entities(
     item_fields: Callable[[type], dict[str, Any]],
 ) -> Entities:
     """Build the entities; `*_fields(recommendations_type)` supply the resolver fields."""
-    key_type = _key_type(federation)
     item_key = federation.item_key
 
     # Item is created empty first: PredictedItem points at it and Item.related returns
     # Recommendations, which lists PredictedItems.
-    item_cls = _blank(federation.item_type, item_key, key_type)
+    item_cls = _blank(federation.item_type, item_key, _key_type(federation.item_key_scalar))
 
     def item_reference(root: Any) -> item_cls:  # type: ignore[valid-type]
         return item(**{item_key: root.item_id})  # type: ignore[no-any-return]
@@ -115,10 +121,17 @@ def build_entities(
         item_fields(recommendations),
         "An item, owned by the catalog; this subgraph adds recommendations to it.",
     )
+    external = tuple(federation.user_context_fields)
     user = _finish_entity(
-        _blank(federation.user_type, federation.user_key, key_type),
+        _blank(
+            federation.user_type,
+            federation.user_key,
+            _key_type(federation.user_key_scalar),
+            external,
+        ),
         federation.user_key,
         user_fields(recommendations),
         "A user, owned elsewhere; this subgraph adds recommendations to it.",
+        external,
     )
     return Entities(user=user, item=item, predicted_item=predicted, recommendations=recommendations)

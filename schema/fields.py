@@ -26,7 +26,13 @@ Resolver = Callable[..., Awaitable[Any]]
 
 
 def resolver_field(
-    impl: Resolver, *, name: str, args: list[Arg], returns: Any, description: str
+    impl: Resolver,
+    *,
+    name: str,
+    args: list[Arg],
+    returns: Any,
+    description: str,
+    requires: list[str] | None = None,
 ) -> Any:
     """A Strawberry field calling `impl(root, info, **arguments)` with the given arguments."""
 
@@ -51,4 +57,8 @@ def resolver_field(
     resolver.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
     resolver.__annotations__ = {p.name: p.annotation for p in parameters[1:]} | {"return": returns}
     resolver.__name__ = resolver.__qualname__ = name
+    if requires:
+        return strawberry.federation.field(
+            resolver=resolver, description=description, requires=requires
+        )
     return strawberry.field(resolver=resolver, description=description)

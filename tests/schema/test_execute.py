@@ -98,7 +98,7 @@ async def test_product_sku_by_configuration(backend: LocalBackend) -> None:
     settings = load_settings().model_copy(
         update={
             "federation": FederationSettings(
-                item_type="Product", item_key="sku", key_scalar="String"
+                item_type="Product", item_key="sku", item_key_scalar="String"
             )
         }
     )

@@ -187,7 +187,7 @@ def test_model_limits_on_ids_results_context_and_input_lists() -> None:
         return SimpleNamespace(key=key, value=value)
 
     assert check_context([entry("B", "2"), entry("A", "1")]) == (("A", "1"), ("B", "2"))
-    for bad in (
+    for entries in (
         [entry("bad-key", "x")],
         [entry("k" * 151, "x")],
         [entry("K", "v" * 1001)],
@@ -195,7 +195,7 @@ def test_model_limits_on_ids_results_context_and_input_lists() -> None:
         [entry(f"K{i}", "v") for i in range(151)],
     ):
         with pytest.raises(InvalidArgument, match="context"):
-            check_context(bad)
+            check_context(entries)
     assert check_input_list(["a", "b"]) == ("a", "b")
     for bad_list in ([], ["x"] * 501, ["x" * 257]):
         with pytest.raises(InvalidArgument, match="itemIds"):

@@ -1,0 +1,57 @@
+"""Command line: ``python -m local_personalize serve --port 8765`` runs the emulator."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from .emulator import create_app
+from .engine import Engine
+
+
+def _serve(args: argparse.Namespace) -> int:
+    engine = Engine.demo(seed=args.seed)
+    app = create_app(engine, delay_ms=args.delay_ms)
+    # Binding before announcing means the printed address already accepts connections,
+    # so scripts can wait for the line instead of polling; port 0 picks a free port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    host, port = sock.getsockname()[:2]
+    print(f"local_personalize listening on http://{host}:{port}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
+    server.run(sockets=[sock])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per action."""
+    parser = argparse.ArgumentParser(
+        prog="python -m local_personalize",
+        description="Embedded Amazon Personalize Runtime (offline demo engine and emulator).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the Personalize Runtime HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--delay-ms", type=float, default=0.0, help="delay every operation call")
+    serve.add_argument("--seed", type=int, default=7, help="demo data seed")
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The embedded Personalize Runtime: wire-format requests in, wire-format responses out.
+
+``Engine`` is the single entry point used in-process by the subgraph's local backend
+and by the HTTP emulator, so request validation happens here, once. Requests and
+responses are the camelCase JSON dicts botocore sends and receives.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .data import Dataset, generate_demo_dataset
+from .errors import InvalidInputException, ResourceNotFoundException
+from .filters import CompiledFilter
+from .recipes import Popularity, Ranked, Sims, UserPersonalization, user_item_matrix
+from .resources import DEMO_RESOURCES, Deployment, Recipe, Resources
+from .validation import (
+    Promotion,
+    RankingRequest,
+    RecommendationsRequest,
+    parse_ranking_request,
+    parse_recommendations_request,
+)
+
+PROMOTED_REASON = "Promoted item"
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    """How long building an engine took (generation is 0 for a dataset passed in)."""
+
+    generate_seconds: float
+    fit_seconds: float
+
+
+class Engine:
+    """Fitted models plus resources, answering GetRecommendations and GetPersonalizedRanking."""
+
+    def __init__(self, dataset: Dataset, resources: Resources = DEMO_RESOURCES) -> None:
+        started = time.perf_counter()
+        self.dataset = dataset
+        self.resources = resources
+        n_items = len(dataset.items)
+        inter = dataset.interactions
+        matrix = user_item_matrix(inter, n_items)
+        gram = np.asarray((matrix.T @ matrix).toarray(), dtype=np.float64)
+
+        self._popularity: dict[tuple[str, ...] | None, Popularity] = {
+            None: Popularity(inter, n_items)
+        }
+        for d in resources.deployments:
+            if d.recipe is Recipe.POPULARITY and d.event_types not in self._popularity:
+                self._popularity[d.event_types] = Popularity(inter, n_items, d.event_types)
+        recipes = {d.recipe for d in resources.deployments}
+        self._sims = Sims(gram, self._popularity[None]) if Recipe.SIMS in recipes else None
+        self._personal = (
+            UserPersonalization(gram, inter, self._popularity[None])
+            if recipes & {Recipe.USER_PERSONALIZATION, Recipe.PERSONALIZED_RANKING}
+            else None
+        )
+        self._deployments = {d.arn: d for d in resources.deployments}
+        self._filters = {
+            f.arn: CompiledFilter(f.arn, f.expression, dataset) for f in resources.filters
+        }
+        self.build_stats = BuildStats(0.0, time.perf_counter() - started)
+
+    @classmethod
+    def demo(cls, seed: int = 7) -> Engine:
+        """Generate the demo shop from ``seed`` and fit every demo resource on it."""
+        started = time.perf_counter()
+        dataset = generate_demo_dataset(seed)
+        generated = time.perf_counter() - started
+        engine = cls(dataset)
+        engine.build_stats = BuildStats(generated, engine.build_stats.fit_seconds)
+        return engine
+
+    # --- discovery ---------------------------------------------------------------------
+
+    def arns(self) -> list[str]:
+        """Every campaign, recommender and filter ARN this engine answers for."""
+        return [*self._deployments, *self._filters]
+
+    def describe(self) -> dict[str, Any]:
+        """Resources with their recipe and required inputs, and dataset sizes."""
+        return {
+            "deployments": [
+                {
+                    "arn": d.arn,
+                    "type": d.kind,
+                    "recipe": str(d.recipe),
+                    "requiresUserId": d.requires_user,
+                    "requiresItemId": d.requires_item,
+                }
+                for d in self._deployments.values()
+            ],
+            "filters": [
+                {"arn": f.arn, "expression": f.expression.text, "parameters": sorted(f.parameters)}
+                for f in self._filters.values()
+            ],
+            "dataset": {
+                "items": len(self.dataset.items),
+                "users": len(self.dataset.users),
+                "interactions": len(self.dataset.interactions),
+                "itemColumns": sorted(self.dataset.items.columns),
+            },
+        }
+
+    # --- operations --------------------------------------------------------------------
+
+    def get_recommendations(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """GetRecommendations: ``{"itemList": [...], "recommendationId": "RID-..."}``."""
+        req = parse_recommendations_request(request)
+        deployment = self._deployment(req.arn, req.arn_member)
+        if deployment.recipe is Recipe.PERSONALIZED_RANKING:
+            raise InvalidInputException(
+                f"{deployment.arn} uses the personalized-ranking recipe; "
+                "call GetPersonalizedRanking instead"
+            )
+        if deployment.requires_user and req.user_id is None:
+            raise InvalidInputException(f"userId is required for {deployment.arn}")
+        if deployment.requires_item and req.item_id is None:
+            raise InvalidInputException(f"itemId is required for {deployment.arn}")
+        self._check_columns(req.metadata_columns)
+        user = self._user_index(req.user_id)
+        allowed = self._allowed(req.filter_arn, req.filter_values, user)
+        promo_allowed = self._promotion_mask(req.promotion, user, allowed)
+
+        n = req.num_results
+        n_promoted = 0
+        if req.promotion is not None and promo_allowed is not None:
+            # Rounding up means a small list still shows the promotion the caller asked for.
+            n_promoted = min(n, math.ceil(n * req.promotion.percent / 100))
+            promoted = self._rank(deployment, req, user, n_promoted, promo_allowed)
+            n_promoted = promoted[0].shape[0]
+            rest_allowed = (
+                np.ones(len(self.dataset.items), dtype=bool) if allowed is None else allowed.copy()
+            )
+            rest_allowed[promoted[0]] = False
+            regular = self._rank(deployment, req, user, n - n_promoted, rest_allowed)
+            items = self._interleave(regular, promoted, req.promotion.name, req.metadata_columns)
+        else:
+            regular = self._rank(deployment, req, user, n, allowed)
+            items = self._entries(regular, req.metadata_columns)
+        return {"itemList": items, "recommendationId": _recommendation_id()}
+
+    def get_personalized_ranking(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """GetPersonalizedRanking: ``{"personalizedRanking": [...], "recommendationId": ...}``.
+
+        Known items are ordered by the user model (scores: softmax over the known input
+        items); items unknown to the model follow in input order with score 0.0;
+        duplicates keep their first occurrence; filtered-out items are removed.
+        """
+        req: RankingRequest = parse_ranking_request(request)
+        deployment = self._deployment(req.campaign_arn, "campaignArn")
+        if deployment.recipe is not Recipe.PERSONALIZED_RANKING:
+            raise InvalidInputException(
+                f"{deployment.arn} does not use the personalized-ranking recipe; "
+                "call GetRecommendations instead"
+            )
+        self._check_columns(req.metadata_columns)
+        user = self._user_index(req.user_id)
+        allowed = self._allowed(req.filter_arn, req.filter_values, user)
+
+        index = self.dataset.items.index
+        seen: set[str] = set()
+        known: list[int] = []
+        unknown: list[str] = []
+        for item_id in req.input_list:
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            i = index.get(item_id)
+            if i is None:
+                unknown.append(item_id)
+            elif allowed is None or allowed[i]:
+                known.append(i)
+        assert self._personal is not None
+        ranked = self._personal.rank(user, np.asarray(known, dtype=np.int64))
+        entries = self._entries(ranked, req.metadata_columns)
+        entries.extend({"itemId": item_id, "score": 0.0} for item_id in unknown)
+        return {"personalizedRanking": entries, "recommendationId": _recommendation_id()}
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _deployment(self, arn: str, member: str) -> Deployment:
+        deployment = self._deployments.get(arn)
+        if deployment is None:
+            kind = "Campaign" if member == "campaignArn" else "Recommender"
+            raise ResourceNotFoundException(f"{kind} not found: {arn}")
+        expected = "campaign" if member == "campaignArn" else "recommender"
+        if deployment.kind != expected:
+            raise InvalidInputException(
+                f"{arn} is a {deployment.kind}; send it as {deployment.kind}Arn"
+            )
+        return deployment
+
+    def _user_index(self, user_id: str | None) -> int | None:
+        if user_id is None:
+            return None
+        return self.dataset.interactions.user_index.get(user_id)
+
+    def _filter(self, arn: str) -> CompiledFilter:
+        compiled = self._filters.get(arn)
+        if compiled is None:
+            raise ResourceNotFoundException(f"Filter not found: {arn}")
+        return compiled
+
+    def _allowed(
+        self, filter_arn: str | None, values: Mapping[str, str], user: int | None
+    ) -> NDArray[np.bool_] | None:
+        if filter_arn is None:
+            return None
+        return self._filter(filter_arn).allowed(user, values)
+
+    def _promotion_mask(
+        self, promotion: Promotion | None, user: int | None, allowed: NDArray[np.bool_] | None
+    ) -> NDArray[np.bool_] | None:
+        if promotion is None:
+            return None
+        mask = self._filter(promotion.filter_arn).allowed(user, promotion.filter_values)
+        # Promoted items still obey the request's own filter.
+        return mask if allowed is None else mask & allowed
+
+    def _check_columns(self, columns: tuple[str, ...] | None) -> None:
+        if columns is None:
+            return
+        unknown = [c for c in columns if c not in self.dataset.items.columns]
+        if unknown:
+            raise InvalidInputException(
+                f"metadataColumns names columns not in the Items dataset: {', '.join(unknown)}"
+            )
+
+    def _rank(
+        self,
+        deployment: Deployment,
+        req: RecommendationsRequest,
+        user: int | None,
+        n: int,
+        allowed: NDArray[np.bool_] | None,
+    ) -> Ranked:
+        if n <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        if deployment.recipe is Recipe.POPULARITY:
+            return self._popularity[deployment.event_types].recommend(n, allowed)
+        if deployment.recipe is Recipe.SIMS:
+            assert self._sims is not None
+            assert req.item_id is not None
+            item = self.dataset.items.index.get(req.item_id)
+            if item is None:  # a cold item: fall back to popular items, like SIMS does
+                return self._popularity[None].recommend(n, allowed)
+            return self._sims.related(item, n, allowed)
+        assert self._personal is not None
+        return self._personal.recommend(user, n, allowed)
+
+    def _entries(self, ranked: Ranked, columns: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        ids = self.dataset.items.ids
+        cols = [self.dataset.items.columns[c] for c in columns] if columns else []
+        entries: list[dict[str, Any]] = []
+        for i, score in zip(ranked[0].tolist(), ranked[1].tolist(), strict=True):
+            entry: dict[str, Any] = {"itemId": ids[i], "score": score}
+            if columns is not None:
+                entry["metadata"] = {c.name: c.strings[i] for c in cols}
+            entries.append(entry)
+        return entries
+
+    def _interleave(
+        self,
+        regular: Ranked,
+        promoted: Ranked,
+        name: str,
+        columns: tuple[str, ...] | None,
+    ) -> list[dict[str, Any]]:
+        plain = self._entries(regular, columns)
+        promos = self._entries(promoted, columns)
+        for entry in promos:
+            entry["promotionName"] = name
+            entry["reason"] = [PROMOTED_REASON]
+        total = len(plain) + len(promos)
+        if not promos:
+            return plain
+        # Spread promoted items evenly (first slot included) so they are seen without
+        # taking over the top of the list.
+        slots = {(k * total) // len(promos) for k in range(len(promos))}
+        out: list[dict[str, Any]] = []
+        p_iter, r_iter = iter(promos), iter(plain)
+        for pos in range(total):
+            out.append(next(p_iter) if pos in slots else next(r_iter))
+        return out
+
+
+def _recommendation_id() -> str:
+    return f"RID-{uuid.uuid4()}"
