@@ -78,6 +78,7 @@ function typeDefsFor({ typeName, keyField, keyType, queryField }) {
 
     type Query {
       user(id: ID!): User
+      users(ids: [ID!]!): [User]!
       ${queryField}(${keyField}: ${keyType}!): ${typeName}
     }
 
@@ -104,6 +105,7 @@ function resolversFor({ typeName, keyField, queryField }) {
   return {
     Query: {
       user: (_root, { id }) => userFor(id),
+      users: (_root, { ids }) => ids.map(userFor),
       [queryField]: (_root, args) => item(args[keyField]),
     },
     User: {

@@ -6,7 +6,8 @@ pointed here. SigV4 headers are accepted and ignored. Errors carry the code in
 ``x-amzn-ErrorType`` and ``{"message": ...}`` in the body, which is how botocore
 finds them; unexpected exceptions become 500 InternalFailure without a traceback.
 
-Test controls live under ``/_emulator/``: call counters, reset, and fault injection
+Test controls live under ``/_emulator/``: call counters, the latest request bodies, reset,
+and fault injection
 (a delay for every call and rules that answer matching requests with an error).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,9 @@ class FaultRule:
         return all(body.get(k) == v for k, v in self.match.items())
 
 
+RECENT_REQUESTS = 500
+
+
 @dataclass
 class EmulatorState:
     """Mutable test-control state of one app: counters and faults."""
@@ -56,10 +61,13 @@ class EmulatorState:
     delay_ms: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
+    # The latest request bodies, so tests can see what a client actually sent.
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
 
     def reset(self) -> None:
         """Zero the counters and restore the delay the app was created with."""
         self.calls = dict.fromkeys(OPERATIONS, 0)
+        self.recent.clear()
         self.rules = []
         self.delay_ms = self.default_delay_ms
 
@@ -107,6 +115,7 @@ def create_app(engine: Engine, *, delay_ms: float = 0.0) -> Starlette:
                 return error_response(
                     "SerializationException", 400, "Request body must be a JSON object"
                 )
+            state.recent.append({"operation": name, "body": body})
             if state.delay_ms > 0:
                 await asyncio.sleep(state.delay_ms / 1000.0)
             for rule in state.rules:
@@ -126,6 +135,9 @@ def create_app(engine: Engine, *, delay_ms: float = 0.0) -> Starlette:
 
     async def stats(request: Request) -> Response:
         return _json(200, {"calls": dict(state.calls), "total": sum(state.calls.values())})
+
+    async def requests(request: Request) -> Response:
+        return _json(200, {"requests": list(state.recent)})
 
     async def reset(request: Request) -> Response:
         state.reset()
@@ -164,6 +176,7 @@ def create_app(engine: Engine, *, delay_ms: float = 0.0) -> Starlette:
             methods=["POST"],
         ),
         Route("/_emulator/stats", stats, methods=["GET"]),
+        Route("/_emulator/requests", requests, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", faults, methods=["POST"]),
         Route("/_emulator/health", health, methods=["GET"]),

@@ -36,6 +36,7 @@ def running(
     log: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `args`, wait until GET `ready_url` answers 200, and stop it afterwards."""
     full_env = {**os.environ, **AWS_TEST_ENV, **(env or {})}
@@ -47,7 +48,7 @@ def running(
                 if proc.poll() is not None:
                     raise RuntimeError(f"{args} exited with {proc.returncode}:\n{log.read_text()}")
                 try:
-                    if httpx.get(ready_url, timeout=1.0).status_code == 200:
+                    if httpx.get(ready_url, timeout=1.0, headers=headers).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

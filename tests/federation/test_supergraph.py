@@ -1,0 +1,220 @@
+"""Through a real gateway: this subgraph composed with a catalog subgraph that owns users
+and items, and frontend queries crossing both.
+
+The same suite runs twice: with the catalog's item as `Item @key(fields: "id")` and as
+`Product @key(fields: "sku")` with a `String!` key, the subgraph changed by configuration
+only. `User.country` from the catalog reaches Personalize as context through @requires.
+"""
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Emulator
+from tests.servers import REPO_ROOT, free_port, python, running
+
+NODE_READY = {"apollo-require-preflight": "true"}
+READY_QUERY = "/graphql?query=%7B__typename%7D"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How the catalog names the item entity."""
+
+    type_name: str
+    key: str
+    scalar: str
+
+    @property
+    def query_field(self) -> str:
+        return self.type_name[0].lower() + self.type_name[1:]
+
+
+@dataclass
+class Supergraph:
+    """A gateway over the catalog and this subgraph, plus what is needed to observe them."""
+
+    url: str
+    naming: Naming
+    compose_summary: dict[str, int]
+    compose_output: str
+
+    def query(self, query: str, plan: bool = False) -> dict[str, Any]:
+        headers = {"x-query-plan": "1"} if plan else {}
+        started = time.perf_counter()
+        response = httpx.post(self.url, json={"query": query}, headers=headers, timeout=30.0)
+        self.last_latency = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def node(*args: str) -> list[str]:
+    return ["node", *args]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[Naming("Item", "id", "ID"), Naming("Product", "sku", "String")],
+    ids=["Item-id", "Product-sku"],
+)
+def supergraph(
+    request: pytest.FixtureRequest, logs: Path, emulator: Emulator
+) -> Iterator[Supergraph]:
+    naming: Naming = request.param
+    name = f"{naming.type_name}-{naming.key}"
+    if not (REPO_ROOT / "node_modules" / "@apollo" / "gateway").is_dir():
+        pytest.fail("node_modules is missing: run the tests with `make test` (it runs npm ci)")
+    catalog_port, subgraph_port, gateway_port = free_port(), free_port(), free_port()
+    catalog_url = f"http://127.0.0.1:{catalog_port}/graphql"
+    subgraph_url = f"http://127.0.0.1:{subgraph_port}/graphql"
+    catalog_env = {
+        "CATALOG_PORT": str(catalog_port),
+        "CATALOG_ITEM_TYPE": naming.type_name,
+        "CATALOG_ITEM_KEY": naming.key,
+        "CATALOG_ITEM_KEY_TYPE": naming.scalar,
+    }
+    subgraph_env = {
+        "SUBGRAPH_SERVER__PORT": str(subgraph_port),
+        "SUBGRAPH_BACKEND": "personalize",
+        "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": emulator.url,
+        "SUBGRAPH_FEDERATION__ITEM_TYPE": naming.type_name,
+        "SUBGRAPH_FEDERATION__ITEM_KEY": naming.key,
+        "SUBGRAPH_FEDERATION__ITEM_KEY_SCALAR": naming.scalar,
+        "SUBGRAPH_FEDERATION__USER_CONTEXT_FIELDS": json.dumps({"country": "COUNTRY"}),
+        "LOG_LEVEL": "WARNING",
+    }
+    supergraph_file = logs / f"supergraph-{name}.graphql"
+    with (
+        running(
+            node("federation/catalog.mjs"),
+            f"http://127.0.0.1:{catalog_port}{READY_QUERY}",
+            logs / f"catalog-{name}.log",
+            env=catalog_env,
+            headers=NODE_READY,
+        ),
+        running(
+            python("server.py"),
+            f"http://127.0.0.1:{subgraph_port}/healthz",
+            logs / f"subgraph-{name}.log",
+            env=subgraph_env,
+        ),
+    ):
+        composed = subprocess.run(
+            node(
+                "federation/compose.mjs",
+                "--strict-hints",
+                "--out",
+                str(supergraph_file),
+                f"catalog={catalog_url}",
+                f"recommendations={subgraph_url}",
+            ),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        output = composed.stdout + composed.stderr
+        assert composed.returncode == 0, output
+        summary = json.loads(composed.stdout.strip().splitlines()[-1])
+        with running(
+            node("federation/gateway.mjs", "--supergraph", str(supergraph_file)),
+            f"http://127.0.0.1:{gateway_port}{READY_QUERY}",
+            logs / f"gateway-{name}.log",
+            env={"GATEWAY_PORT": str(gateway_port)},
+            headers=NODE_READY,
+        ):
+            yield Supergraph(f"http://127.0.0.1:{gateway_port}/graphql", naming, summary, output)
+
+
+def fetches_to(body: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    return [f for f in body["extensions"]["queryPlanFetches"] if f["serviceName"] == service]
+
+
+def test_composes_without_errors_or_hints(supergraph: Supergraph) -> None:
+    assert supergraph.compose_summary == {"errors": 0, "hints": 0, "guildErrors": 0}, (
+        supergraph.compose_output
+    )
+
+
+def test_user_recommendations_carry_catalog_fields(
+    supergraph: Supergraph, fresh_emulator: Emulator
+) -> None:
+    body = supergraph.query(
+        '{ user(id: "user-0001") { name recommendations(numResults: 5) {'
+        " recommendationId items { itemId score item { title price } } } } }",
+        plan=True,
+    )
+    assert "errors" not in body, body
+    user = body["data"]["user"]
+    assert user["name"]
+    items = user["recommendations"]["items"]
+    assert len(items) == 5
+    for entry in items:
+        assert entry["item"]["title"]
+        assert entry["item"]["price"] > 0
+    assert [f["serviceName"] for f in body["extensions"]["queryPlanFetches"]] == [
+        "catalog",
+        "recommendations",
+        "catalog",
+    ]
+    print(f"\n[{supergraph.naming.type_name}] query plan:\n{body['extensions']['queryPlan']}")
+    print(f"gateway round trip: {supergraph.last_latency * 1000:.1f} ms")
+    assert fresh_emulator.calls() == 1
+
+
+def test_item_related_through_the_gateway(supergraph: Supergraph) -> None:
+    naming = supergraph.naming
+    body = supergraph.query(
+        f'{{ {naming.query_field}({naming.key}: "item-0042") {{ title related(numResults: 3) {{'
+        f" items {{ item {{ {naming.key} title price }} }} }} }} }}"
+    )
+    assert "errors" not in body, body
+    item = body["data"][naming.query_field]
+    assert item["title"]
+    related = item["related"]["items"]
+    assert len(related) == 3
+    assert all(r["item"]["title"] and r["item"][naming.key] != "item-0042" for r in related)
+
+
+def test_twenty_users_are_one_entities_request_and_one_call_per_distinct_user(
+    supergraph: Supergraph, fresh_emulator: Emulator
+) -> None:
+    # 20 ids, 16 distinct: the gateway sends one _entities request for all of them.
+    ids = [f"user-{i:04d}" for i in range(200, 216)] + ["user-0200", "user-0201"] * 2
+    id_list = ", ".join(f'"{i}"' for i in ids)
+    body = supergraph.query(
+        f"{{ users(ids: [{id_list}]) {{ id recommendations(numResults: 3) {{"
+        " items { item { title } } } } }",
+        plan=True,
+    )
+    assert "errors" not in body, body
+    users = body["data"]["users"]
+    assert len(users) == 20
+    assert all(len(u["recommendations"]["items"]) == 3 for u in users)
+    [fetch] = fetches_to(body, "recommendations")
+    assert "_entities" in fetch["operation"]
+    assert fresh_emulator.calls() == len(set(ids))
+    print(f"20 users through the gateway: {supergraph.last_latency * 1000:.1f} ms")
+
+
+def test_country_from_the_catalog_becomes_personalize_context(
+    supergraph: Supergraph, fresh_emulator: Emulator
+) -> None:
+    body = supergraph.query(
+        '{ user(id: "user-0003") { country recommendations(numResults: 2) { items { itemId } } } }'
+    )
+    assert "errors" not in body, body
+    country = body["data"]["user"]["country"]
+    assert country
+    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    assert [r["body"].get("context") for r in sent] == [{"COUNTRY": country}]
+    assert sent[0]["body"]["userId"] == "user-0003"
