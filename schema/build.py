@@ -1,10 +1,13 @@
 """Schema assembly: configuration in, a federation schema out."""
 
+import logging
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 from strawberry.federation import Schema
+from strawberry.types import ExecutionContext
 
 from resolvers.recommendations import (
     item_related,
@@ -19,6 +22,7 @@ from schema.inputs import Inputs, build_inputs
 from schema.types import ContextEntry
 from settings import Field_, Settings
 
+log = logging.getLogger(__name__)
 UNSET: Any = strawberry.UNSET
 
 _NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns item metadata)."
@@ -49,6 +53,20 @@ def _filtering(inputs: Inputs, *, promotion: bool) -> list[Arg]:
             Arg("promotion", inputs.promotion | None, UNSET, "Promote items from a filter.")
         )
     return args
+
+
+class SubgraphSchema(Schema):
+    """The federation schema, minus Strawberry's logging of every error with a traceback.
+
+    Client mistakes and upstream failures are expected and already coded; the unexpected
+    ones are logged once, with their traceback, by ErrorCodes.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            log.debug("graphql error at %s: %s", error.path, error.message)
 
 
 def build_schema(settings: Settings) -> Schema:
@@ -117,7 +135,7 @@ def build_schema(settings: Settings) -> Schema:
     )
     query = strawberry.type(query_cls)
 
-    return Schema(
+    return SubgraphSchema(
         query=query,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
