@@ -66,14 +66,24 @@ async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBacke
             yield local
 
 
+def _checked_settings(settings: Settings | None) -> Settings:
+    """Load and check the configuration; any problem exits with one line on stderr."""
+    try:
+        if settings is None:
+            settings = load_settings()
+        if settings.backend == "local":
+            from backends.local import with_local_filters
+
+            settings = with_local_filters(settings)
+    except ConfigurationError as exc:
+        print(f"personalize-subgraph: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
-    if settings is None:
-        try:
-            settings = load_settings()
-        except ConfigurationError as exc:
-            print(f"personalize-subgraph: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+    settings = _checked_settings(settings)
     schema = build_schema(settings)
 
     @asynccontextmanager
@@ -106,11 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        print(f"personalize-subgraph: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = _checked_settings(None)
     uvicorn.run(
         "server:create_app",
         factory=True,

@@ -140,6 +140,9 @@ class FederationSettings(_Section):
 class LocalSettings(_Section):
     """The embedded engine used when backend = "local"."""
 
+    # A local_personalize resources file (datasets, campaigns, recommenders, filters);
+    # unset, the built-in demo generated from `seed`. Relative to the config file.
+    resources: Path | None = None
     seed: int = 7
 
 
@@ -162,8 +165,9 @@ class UseCaseSettings(_Section):
     @field_validator("metadata_columns")
     @classmethod
     def _columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(value) > 99 or any(not c or len(c) > 150 for c in value):
-            raise ValueError("at most 99 column names of 1..150 characters")
+        # The model's shape allows 99, its documentation (and the service) 10.
+        if len(value) > 10 or any(not c or len(c) > 150 for c in value):
+            raise ValueError("at most 10 column names of 1..150 characters")
         return value
 
     @model_validator(mode="after")
@@ -294,6 +298,11 @@ def load_settings() -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigurationError(f"config {path}: {_describe(exc)}") from None
+    resources = settings.local.resources
+    if resources is not None and not resources.is_absolute():
+        local = settings.local.model_copy(update={"resources": path.parent / resources})
+        settings = settings.model_copy(update={"local": local})
+    return settings

@@ -5,9 +5,58 @@ from contextlib import asynccontextmanager
 
 from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.upstream import upstream_error
+from errors import ConfigurationError
 from local_personalize.engine import Engine
 from local_personalize.errors import PersonalizeError
-from settings import LocalSettings
+from local_personalize.filters import FilterSyntaxError, filter_parameters
+from local_personalize.resources import (
+    DEMO_RESOURCES,
+    Resources,
+    ResourcesFileError,
+    load_resources,
+)
+from settings import FilterSettings, LocalSettings, ParamType, Settings
+
+
+def local_resources(settings: LocalSettings) -> Resources:
+    """What the embedded engine will serve, read without fitting anything."""
+    if settings.resources is None:
+        return DEMO_RESOURCES
+    try:
+        return load_resources(settings.resources).resources
+    except ResourcesFileError as exc:
+        raise ConfigurationError(f"local.resources: {exc}") from None
+
+
+def with_local_filters(settings: Settings) -> Settings:
+    """Check the configuration against the engine's resources and type filters from them.
+
+    With the embedded engine the filter expressions are known, so each filter's
+    parameters (and so its GraphQL input) come from its expression; parameters written
+    in the configuration must agree. An ARN the engine does not serve stops start-up.
+    """
+    resources = local_resources(settings.local)
+    deployed = {d.arn for d in resources.deployments}
+    for name, case in settings.use_cases.items():
+        if case.arn not in deployed:
+            raise ConfigurationError(f"use_cases.{name}: the local engine serves no {case.arn}")
+    expressions = {f.arn: f.expression for f in resources.filters}
+    filters: dict[str, FilterSettings] = {}
+    for name, spec in settings.filters.items():
+        expression = expressions.get(spec.arn)
+        if expression is None:
+            raise ConfigurationError(f"filters.{name}: the local engine serves no {spec.arn}")
+        try:
+            derived = {p: ParamType(kind) for p, kind in filter_parameters(expression).items()}
+        except FilterSyntaxError as exc:
+            raise ConfigurationError(f"filters.{name}: {exc}") from None
+        if spec.params and spec.params != derived:
+            raise ConfigurationError(
+                f"filters.{name}: params {dict(spec.params)} disagree with the expression's "
+                f"{dict(derived)} ({expression})"
+            )
+        filters[name] = spec.model_copy(update={"params": derived})
+    return settings.model_copy(update={"filters": filters})
 
 
 class LocalBackend:
@@ -21,8 +70,11 @@ class LocalBackend:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: LocalSettings) -> AsyncIterator["LocalBackend"]:
-        """Build the demo engine once at start-up (a few seconds), before serving."""
-        yield cls(Engine.demo(seed=settings.seed))
+        """Build the engine once at start-up (seconds on the demo), before serving."""
+        if settings.resources is not None:
+            yield cls(Engine.from_resources(settings.resources))
+        else:
+            yield cls(Engine.demo(seed=settings.seed))
 
     async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         params = request.to_api_params()

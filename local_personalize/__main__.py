@@ -1,4 +1,10 @@
-"""Command line: ``python -m local_personalize serve --port 8765`` runs the emulator."""
+"""Command line for the embedded engine.
+
+``python -m local_personalize serve [--resources FILE] --port 8765`` runs the emulator
+(the built-in demo unless a resources file is given); ``python -m local_personalize
+evaluate [--resources FILE]`` prints Personalize's offline metrics for every campaign
+and recommender next to a popularity baseline.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,19 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from .data import generate_demo_dataset
 from .emulator import create_app
 from .engine import Engine
+from .evaluation import evaluate_resources, format_table
+from .resources import DEMO_RESOURCES, load_resources
 
 
 def _serve(args: argparse.Namespace) -> int:
-    engine = Engine.demo(seed=args.seed)
+    engine = (
+        Engine.from_resources(args.resources)
+        if args.resources is not None
+        else Engine.demo(seed=args.seed)
+    )
     app = create_app(engine, delay_ms=args.delay_ms)
     # Binding before announcing means the printed address already accepts connections,
     # so scripts can wait for the line instead of polling; port 0 picks a free port.
@@ -30,6 +43,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.resources is not None:
+        spec = load_resources(args.resources)
+        dataset, resources = spec.dataset.load(), spec.resources
+    else:
+        dataset, resources = generate_demo_dataset(args.seed), DEMO_RESOURCES
+    rows = evaluate_resources(dataset, resources, n_users=args.users, seed=args.split_seed)
+    print(
+        f"{len(dataset.interactions)} interactions, {len(dataset.items)} items; newest 10% of "
+        f"{args.users} users' events held out; metrics over top-25 lists"
+    )
+    print(format_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per action."""
     parser = argparse.ArgumentParser(
@@ -42,8 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--delay-ms", type=float, default=0.0, help="delay every operation call")
     serve.add_argument("--seed", type=int, default=7, help="demo data seed")
+    serve.add_argument("--resources", help="TOML resources file (default: built-in demo)")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=_serve)
+    evaluate = sub.add_parser("evaluate", help="offline metrics for every campaign/recommender")
+    evaluate.add_argument("--resources", help="TOML resources file (default: built-in demo)")
+    evaluate.add_argument("--seed", type=int, default=7, help="demo data seed")
+    evaluate.add_argument("--users", type=int, default=1000, help="held-out users")
+    evaluate.add_argument("--split-seed", type=int, default=0, help="held-out user sample")
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 

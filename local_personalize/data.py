@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,7 +57,10 @@ class Column:
     @classmethod
     def numeric(cls, name: str, values: NDArray[np.float64], *, integer: bool = False) -> Column:
         numbers = np.asarray(values, dtype=np.float64)
-        strings = tuple(str(int(v)) if integer else f"{v:.2f}" for v in numbers.tolist())
+        # NaN marks a missing value (a null in a Personalize CSV); it reads back as "".
+        strings = tuple(
+            "" if v != v else str(int(v)) if integer else f"{v:.2f}" for v in numbers.tolist()
+        )
         return cls(name, "numeric", strings, numbers)
 
     @classmethod
@@ -103,6 +106,8 @@ class Interactions:
     event_types: tuple[str, ...]
     offsets: NDArray[np.int64]
     user_index: Mapping[str, int]
+    extra: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+    """Optional columns in the same row order: EVENT_VALUE (float64) and context fields."""
 
     @classmethod
     def build(
@@ -113,7 +118,9 @@ class Interactions:
         timestamp: NDArray[np.int64],
         event: NDArray[np.int8],
         event_types: Sequence[str],
+        extra: Mapping[str, NDArray[Any]] | None = None,
     ) -> Interactions:
+        # A stable sort keeps same-second events in file order.
         order = np.lexsort((timestamp, user))
         user = np.ascontiguousarray(user[order], dtype=np.int32)
         counts = np.bincount(user, minlength=len(user_ids))
@@ -128,6 +135,7 @@ class Interactions:
             tuple(event_types),
             offsets,
             {u: i for i, u in enumerate(user_ids)},
+            {name: values[order] for name, values in (extra or {}).items()},
         )
 
     def __len__(self) -> int:
@@ -146,6 +154,7 @@ class Interactions:
             self.timestamp[keep],
             self.event[keep],
             self.event_types,
+            {name: values[keep] for name, values in self.extra.items()},
         )
 
 
@@ -352,3 +361,93 @@ def generate_demo_dataset(
         EVENT_TYPES,
     )
     return Dataset(items, users, interactions)
+
+
+def generate_synthetic_dataset(
+    seed: int = 7,
+    *,
+    n_items: int = 20_000,
+    n_users: int = 10_000,
+    mean_events: float = 15.0,
+) -> Dataset:
+    """A large catalogue in linear time and memory, for benchmarks at 100k+ items.
+
+    ``generate_demo_dataset`` builds a dense users x items taste matrix, which cannot
+    scale; here tastes are clusters of ~50 items (users favour three clusters, items
+    have Zipf-like appeal inside a cluster) and a browsing chain stays in the previous
+    item's cluster, so neighbourhood models still have signal to find. The columns match
+    the demo's (CATEGORY, BRAND, PRICE, TITLE, CREATION_TIMESTAMP), so the demo's
+    resources and filters apply unchanged.
+    """
+    rng = np.random.default_rng(seed)
+    categories = tuple(_CATEGORIES)
+    n_clusters = max(1, n_items // 50)
+    item_cluster = np.sort(rng.integers(0, n_clusters, n_items))
+    starts = np.searchsorted(item_cluster, np.arange(n_clusters + 1))
+    sizes = np.diff(starts)
+    cluster_cat = rng.integers(0, len(categories), n_clusters)
+    item_cat = cluster_cat[item_cluster]
+    price = np.maximum(np.round(rng.lognormal(3.5, 0.8, n_items)) - 0.01, 0.99)
+    brand = rng.integers(0, len(_BRANDS), n_items)
+    created = _DEMO_EPOCH_END - rng.integers(30 * _DAY, 720 * _DAY, n_items)
+    items = Table.build(
+        "ITEM_ID",
+        _ids("item", n_items),
+        [
+            Column.categorical("CATEGORY", [categories[c] for c in item_cat.tolist()]),
+            Column.categorical("BRAND", [_BRANDS[b] for b in brand.tolist()]),
+            Column.numeric("PRICE", price),
+            Column.text("TITLE", [f"Item {i}" for i in range(n_items)]),
+            Column.numeric("CREATION_TIMESTAMP", created.astype(np.float64), integer=True),
+        ],
+    )
+    user_ids = _ids("user", n_users)
+    users = Table.build(
+        "USER_ID",
+        user_ids,
+        [
+            Column.categorical(
+                "COUNTRY", [_COUNTRIES[c] for c in rng.integers(0, 8, n_users).tolist()]
+            )
+        ],
+    )
+
+    length = np.clip(rng.geometric(1.0 / mean_events, n_users), 2, 500).astype(np.int64)
+    n = int(length.sum())
+    user = np.repeat(np.arange(n_users), length)
+    favourites = rng.integers(0, n_clusters, (n_users, 3))
+    # Global popularity: a Zipf-like law over a random permutation of the catalogue.
+    pop_cdf = np.cumsum(1.0 / np.arange(1, n_items + 1) ** 0.9)
+    pop_cdf /= pop_cdf[-1]
+    popular = rng.permutation(n_items)[
+        np.minimum(np.searchsorted(pop_cdf, rng.random(n)), n_items - 1)
+    ]
+    cluster = favourites[user, rng.integers(0, 3, n)]
+    # Inside a cluster, the square of a uniform favours its first items (skewed appeal).
+    in_cluster = starts[cluster] + (rng.random(n) ** 2 * sizes[cluster]).astype(np.int64)
+    in_cluster = np.minimum(in_cluster, n_items - 1)
+    item = np.where(rng.random(n) < 0.75, in_cluster, popular)
+    # Browsing chain: a third of events stay in the previous event's cluster.
+    first = np.zeros(n, dtype=bool)
+    first[np.cumsum(length)[:-1]] = True
+    first[0] = True
+    chain = (rng.random(n) < 0.33) & ~first
+    prev_cluster = np.roll(item_cluster[item], 1)
+    chained = starts[prev_cluster] + (rng.random(n) * sizes[prev_cluster]).astype(np.int64)
+    item = np.where(chain, np.minimum(chained, n_items - 1), item)
+    end = _DEMO_EPOCH_END - rng.integers(0, 30 * _DAY, n_users)
+    gaps = rng.exponential(_DAY / 2, n).astype(np.int64)
+    ts = np.repeat(end, length) - gaps  # order within a user does not matter for speed
+    event = (rng.random(n) < 0.1).astype(np.int8) * 2  # about 10% purchases
+    return Dataset(
+        items,
+        users,
+        Interactions.build(
+            user_ids,
+            user.astype(np.int32),
+            item.astype(np.int32),
+            ts.astype(np.int64),
+            event,
+            EVENT_TYPES,
+        ),
+    )

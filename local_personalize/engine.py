@@ -12,16 +12,27 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from .data import Dataset, generate_demo_dataset
 from .errors import InvalidInputException, ResourceNotFoundException
 from .filters import CompiledFilter
-from .recipes import Popularity, Ranked, Sims, UserPersonalization, user_item_matrix
-from .resources import DEMO_RESOURCES, Deployment, Recipe, Resources
+from .recipes import (
+    EASE_MAX_ITEMS,
+    Popularity,
+    Ranked,
+    Sims,
+    TrendingNow,
+    UserPersonalization,
+    cooccurrence,
+    user_item_matrix,
+)
+from .resources import DEMO_RESOURCES, Deployment, Recipe, Resources, load_resources
 from .validation import (
     Promotion,
     RankingRequest,
@@ -31,6 +42,8 @@ from .validation import (
 )
 
 PROMOTED_REASON = "Promoted item"
+
+Model = Popularity | Sims | UserPersonalization | TrendingNow
 
 
 @dataclass(frozen=True)
@@ -50,27 +63,61 @@ class Engine:
         self.resources = resources
         n_items = len(dataset.items)
         inter = dataset.interactions
-        matrix = user_item_matrix(inter, n_items)
-        gram = np.asarray((matrix.T @ matrix).toarray(), dtype=np.float64)
+        gram = cooccurrence(user_item_matrix(inter, n_items))
 
         self._popularity: dict[tuple[str, ...] | None, Popularity] = {
             None: Popularity(inter, n_items)
         }
+        # One model per distinct (recipe, event types, hyperparameters): deployments that
+        # agree share a fit, like two campaigns on one solution version.
+        cache: dict[tuple[Any, ...], Model] = {}
+        self._models: dict[str, Model] = {}
         for d in resources.deployments:
-            if d.recipe is Recipe.POPULARITY and d.event_types not in self._popularity:
-                self._popularity[d.event_types] = Popularity(inter, n_items, d.event_types)
-        recipes = {d.recipe for d in resources.deployments}
-        self._sims = Sims(gram, self._popularity[None]) if Recipe.SIMS in recipes else None
-        self._personal = (
-            UserPersonalization(gram, inter, self._popularity[None])
-            if recipes & {Recipe.USER_PERSONALIZATION, Recipe.PERSONALIZED_RANKING}
-            else None
-        )
+            key = (d.recipe, d.event_types, d.hyperparameters)
+            if d.recipe is Recipe.PERSONALIZED_RANKING:
+                key = (Recipe.USER_PERSONALIZATION, None, d.hyperparameters)
+            if key not in cache:
+                cache[key] = self._fit(d, gram)
+            self._models[d.arn] = cache[key]
         self._deployments = {d.arn: d for d in resources.deployments}
         self._filters = {
             f.arn: CompiledFilter(f.arn, f.expression, dataset) for f in resources.filters
         }
         self.build_stats = BuildStats(0.0, time.perf_counter() - started)
+
+    def _fit(self, d: Deployment, gram: sp.csr_matrix) -> Model:
+        inter, n_items = self.dataset.interactions, len(self.dataset.items)
+        if d.recipe is Recipe.POPULARITY:
+            if d.event_types not in self._popularity:
+                self._popularity[d.event_types] = Popularity(inter, n_items, d.event_types)
+            return self._popularity[d.event_types]
+        if d.recipe is Recipe.TRENDING_NOW:
+            return TrendingNow(inter, n_items, window_days=d.hyperparameter("window_days", 7.0))
+        if d.recipe is Recipe.SIMS:
+            return Sims(
+                gram,
+                self._popularity[None],
+                shrinkage=d.hyperparameter("shrinkage", 10.0),
+                k=int(d.hyperparameter("neighbours", 200)),
+            )
+        return UserPersonalization(
+            gram,
+            inter,
+            self._popularity[None],
+            l2=d.hyperparameter("l2", 300.0),
+            ease_max_items=int(d.hyperparameter("ease_max_items", EASE_MAX_ITEMS)),
+        )
+
+    @classmethod
+    def from_resources(cls, path: str | Path) -> Engine:
+        """Load a resources file (see local_personalize/README.md) and fit what it declares."""
+        started = time.perf_counter()
+        spec = load_resources(path)
+        dataset = spec.dataset.load()
+        loaded = time.perf_counter() - started
+        engine = cls(dataset, spec.resources)
+        engine.build_stats = BuildStats(loaded, engine.build_stats.fit_seconds)
+        return engine
 
     @classmethod
     def demo(cls, seed: int = 7) -> Engine:
@@ -130,8 +177,9 @@ class Engine:
             raise InvalidInputException(f"itemId is required for {deployment.arn}")
         self._check_columns(req.metadata_columns)
         user = self._user_index(req.user_id)
-        allowed = self._allowed(req.filter_arn, req.filter_values, user)
-        promo_allowed = self._promotion_mask(req.promotion, user, allowed)
+        who = _Who(user, req.user_id, req.item_id)
+        allowed = self._allowed(req.filter_arn, req.filter_values, who)
+        promo_allowed = self._promotion_mask(req.promotion, who, allowed)
 
         n = req.num_results
         n_promoted = 0
@@ -167,7 +215,7 @@ class Engine:
             )
         self._check_columns(req.metadata_columns)
         user = self._user_index(req.user_id)
-        allowed = self._allowed(req.filter_arn, req.filter_values, user)
+        allowed = self._allowed(req.filter_arn, req.filter_values, _Who(user, req.user_id))
 
         index = self.dataset.items.index
         seen: set[str] = set()
@@ -182,8 +230,9 @@ class Engine:
                 unknown.append(item_id)
             elif allowed is None or allowed[i]:
                 known.append(i)
-        assert self._personal is not None
-        ranked = self._personal.rank(user, np.asarray(known, dtype=np.int64))
+        personal = self._models[deployment.arn]
+        assert isinstance(personal, UserPersonalization)
+        ranked = personal.rank(user, np.asarray(known, dtype=np.int64))
         entries = self._entries(ranked, req.metadata_columns)
         entries.extend({"itemId": item_id, "score": 0.0} for item_id in unknown)
         return {"personalizedRanking": entries, "recommendationId": _recommendation_id()}
@@ -214,18 +263,22 @@ class Engine:
         return compiled
 
     def _allowed(
-        self, filter_arn: str | None, values: Mapping[str, str], user: int | None
+        self, filter_arn: str | None, values: Mapping[str, str], who: _Who
     ) -> NDArray[np.bool_] | None:
         if filter_arn is None:
             return None
-        return self._filter(filter_arn).allowed(user, values)
+        return self._filter(filter_arn).allowed(
+            who.user, values, user_id=who.user_id, item_id=who.item_id
+        )
 
     def _promotion_mask(
-        self, promotion: Promotion | None, user: int | None, allowed: NDArray[np.bool_] | None
+        self, promotion: Promotion | None, who: _Who, allowed: NDArray[np.bool_] | None
     ) -> NDArray[np.bool_] | None:
         if promotion is None:
             return None
-        mask = self._filter(promotion.filter_arn).allowed(user, promotion.filter_values)
+        mask = self._filter(promotion.filter_arn).allowed(
+            who.user, promotion.filter_values, user_id=who.user_id, item_id=who.item_id
+        )
         # Promoted items still obey the request's own filter.
         return mask if allowed is None else mask & allowed
 
@@ -248,17 +301,16 @@ class Engine:
     ) -> Ranked:
         if n <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        if deployment.recipe is Recipe.POPULARITY:
-            return self._popularity[deployment.event_types].recommend(n, allowed)
-        if deployment.recipe is Recipe.SIMS:
-            assert self._sims is not None
+        model = self._models[deployment.arn]
+        if isinstance(model, Popularity | TrendingNow):
+            return model.recommend(n, allowed)
+        if isinstance(model, Sims):
             assert req.item_id is not None
             item = self.dataset.items.index.get(req.item_id)
             if item is None:  # a cold item: fall back to popular items, like SIMS does
                 return self._popularity[None].recommend(n, allowed)
-            return self._sims.related(item, n, allowed)
-        assert self._personal is not None
-        return self._personal.recommend(user, n, allowed)
+            return model.related(item, n, allowed)
+        return model.recommend(user, n, allowed)
 
     def _entries(self, ranked: Ranked, columns: tuple[str, ...] | None) -> list[dict[str, Any]]:
         ids = self.dataset.items.ids
@@ -294,6 +346,15 @@ class Engine:
         for pos in range(total):
             out.append(next(p_iter) if pos in slots else next(r_iter))
         return out
+
+
+@dataclass(frozen=True)
+class _Who:
+    """The request's user (Interactions index and id) and current item, as filters need them."""
+
+    user: int | None
+    user_id: str | None
+    item_id: str | None = None
 
 
 def _recommendation_id() -> str:

@@ -3,15 +3,21 @@
 * ``Popularity`` — popularity-count: share of events (optionally of some event types)
   per item. Scores sum to 1 over the catalogue.
 * ``Sims`` — item-to-item cosine similarity on the binary user x item matrix with a
-  shrinkage term, keeping the top-k neighbours per item. Scores are the (shrunk)
-  cosine, in [0, 1). When filters leave too few neighbours the list is topped up with
-  popular items scored 0.0, as Personalize's SIMS falls back to popular items.
+  shrinkage term, keeping the top-k neighbours per item, built from the sparse
+  co-occurrence matrix (it scales with interactions, not catalogue squared). Scores
+  are the (shrunk) cosine, in [0, 1). When filters leave too few neighbours the list
+  is topped up with popular items scored 0.0, as Personalize's SIMS falls back to popular items.
 * ``UserPersonalization`` — EASE (a closed-form item-item linear autoencoder) scored
   over the user's history with recent items weighted up. The recipe does not remove
   items the user has already seen, like Personalize's USER_PERSONALIZATION; use a
   filter (``exclude-purchased``) for that. Scores are a softmax over the catalogue of
   the standardised EASE scores, so they sum to 1 like Personalize's.
   Personalized ranking reuses the same model over the caller's input list.
+  EASE inverts a dense items x items matrix, so above ``ease_max_items`` (default
+  5,000; a hyperparameter) the same class scores with sparse item-kNN instead: the
+  history's SIMS neighbour lists, weighted by recency — linear in history x k.
+* ``TrendingNow`` — items whose interaction count grew most from the previous window
+  to the most recent one (windows end at the newest event).
 
 All models work on item indices of the dataset's Items table; ``allowed`` masks from
 filters are boolean arrays over that table.
@@ -86,27 +92,46 @@ class Popularity:
         return chosen, self.scores[chosen]
 
 
+def cooccurrence(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Items x items co-occurrence counts (sparse); the diagonal holds item counts."""
+    gram: sp.csr_matrix = (matrix.T @ matrix).tocsr()
+    return gram
+
+
 class Sims:
-    """Item-to-item cosine similarity with shrinkage, top-k neighbours per item."""
+    """Item-to-item cosine similarity with shrinkage, top-k neighbours per item.
+
+    Neighbour lists are padded with -1 (similarity 0) where an item has fewer than k
+    co-occurring items, so they stay one rectangular array.
+    """
 
     def __init__(
         self,
-        gram: NDArray[np.float64],
+        gram: sp.csr_matrix,
         popularity: Popularity,
         *,
         shrinkage: float = 10.0,
         k: int = 200,
     ) -> None:
-        counts = np.diag(gram).copy()
-        norms = np.sqrt(np.maximum(counts, 1e-12))
-        cosine = gram / (np.outer(norms, norms) + shrinkage)
-        np.fill_diagonal(cosine, -np.inf)
-        k = min(k, cosine.shape[0] - 1)
-        top = np.argpartition(-cosine, k - 1, axis=1)[:, :k]
-        top_scores = np.take_along_axis(cosine, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        self.neighbours: NDArray[np.int64] = np.take_along_axis(top, order, axis=1)
-        self.similarity: NDArray[np.float64] = np.take_along_axis(top_scores, order, axis=1)
+        n = gram.shape[0]
+        coo = gram.tocoo()
+        rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        norms = np.sqrt(np.maximum(gram.diagonal(), 1e-12))
+        sims = coo.data / (norms[rows] * norms[cols] + shrinkage)
+        off = rows != cols
+        rows, cols, sims = rows[off], cols[off], sims[off]
+        # One global sort by (row, -similarity, column) ranks every row's entries at
+        # once; no per-item Python loop, so a million-item catalogue stays vectorised.
+        order = np.lexsort((cols, -sims, rows))
+        rows, cols, sims = rows[order], cols[order], sims[order]
+        starts = np.searchsorted(rows, np.arange(n))
+        rank = np.arange(rows.shape[0]) - starts[rows]
+        k = max(1, min(k, n - 1))
+        keep = rank < k
+        self.neighbours: NDArray[np.int64] = np.full((n, k), -1, dtype=np.int64)
+        self.similarity: NDArray[np.float64] = np.zeros((n, k), dtype=np.float64)
+        self.neighbours[rows[keep], rank[keep]] = cols[keep]
+        self.similarity[rows[keep], rank[keep]] = sims[keep]
         self.popularity = popularity
 
     def related(self, item: int, n: int, allowed: NDArray[np.bool_] | None = None) -> Ranked:
@@ -130,25 +155,49 @@ class Sims:
         )
 
 
+EASE_MAX_ITEMS = 5_000
+"""Above this many items EASE's dense inverse is too slow (cubic) and too big (square)."""
+
+
 class UserPersonalization:
-    """EASE over recency-weighted histories; cold users get popularity."""
+    """EASE (or sparse item-kNN for big catalogues) over recency-weighted histories.
+
+    Cold users get popularity.
+    """
 
     def __init__(
         self,
-        gram: NDArray[np.float64],
+        gram: sp.csr_matrix,
         interactions: Interactions,
         popularity: Popularity,
         *,
         l2: float = 300.0,
+        ease_max_items: int = EASE_MAX_ITEMS,
+        neighbours: Sims | None = None,
     ) -> None:
-        g = gram.copy()
-        g[np.diag_indices_from(g)] += l2
-        p = np.linalg.inv(g)
-        b = -p / np.diag(p)[None, :]
-        np.fill_diagonal(b, 0.0)
-        self.weights: NDArray[np.float32] = b.astype(np.float32)
         self.interactions = interactions
         self.popularity = popularity
+        n = gram.shape[0]
+        self.weights: NDArray[np.float32] | None = None
+        self.knn: Sims | None = None
+        if n <= ease_max_items:
+            g = np.asarray(gram.toarray(), dtype=np.float64)
+            g[np.diag_indices_from(g)] += l2
+            p = np.linalg.inv(g)
+            b = -p / np.diag(p)[None, :]
+            np.fill_diagonal(b, 0.0)
+            self.weights = b.astype(np.float32)
+        else:
+            self.knn = neighbours if neighbours is not None else Sims(gram, popularity, k=100)
+            # A prior far below any co-occurrence score orders the items no neighbour
+            # reaches by popularity instead of by catalogue position.
+            top = float(popularity.scores.max()) or 1.0
+            self._prior = 1e-6 * popularity.scores / top
+
+    @property
+    def method(self) -> str:
+        """``ease`` or ``item-knn``: which scorer the catalogue size selected."""
+        return "ease" if self.weights is not None else "item-knn"
 
     def history(self, user: int | None) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Distinct items of the user's history with recency weights (latest = 11)."""
@@ -166,7 +215,15 @@ class UserPersonalization:
         items, weights = self.history(user)
         if items.shape[0] == 0:
             return None
-        return (weights.astype(np.float32) @ self.weights[items]).astype(np.float64)
+        if self.weights is not None:
+            return (weights.astype(np.float32) @ self.weights[items]).astype(np.float64)
+        assert self.knn is not None
+        neigh = self.knn.neighbours[items]
+        contrib = self.knn.similarity[items] * weights[:, None]
+        valid = neigh >= 0
+        scores = np.bincount(neigh[valid], weights=contrib[valid], minlength=self._prior.shape[0])
+        out: NDArray[np.float64] = scores + self._prior
+        return out
 
     def scores(self, user: int | None) -> NDArray[np.float64]:
         raw = self.raw_scores(user)
@@ -207,3 +264,33 @@ def _softmax_standardised(raw: NDArray[np.float64]) -> NDArray[np.float64]:
     e: NDArray[np.float64] = np.exp(z)
     out: NDArray[np.float64] = e / e.sum()
     return out
+
+
+class TrendingNow:
+    """Items gaining interactions fastest: recent-window count minus previous-window count.
+
+    Both windows end relative to the newest event in the data (not the wall clock), so
+    the answer is reproducible. Scores are each rising item's share of the total rise;
+    items that did not rise follow by recent count with score 0.0, so a list is never
+    short while the catalogue has allowed items.
+    """
+
+    def __init__(self, interactions: Interactions, n_items: int, *, window_days: float = 7.0):
+        window = int(window_days * 86_400)
+        now = int(interactions.timestamp.max()) if len(interactions) else 0
+        ts = interactions.timestamp
+        recent_rows = ts > now - window
+        previous_rows = (ts > now - 2 * window) & ~recent_rows
+        recent = np.bincount(interactions.item[recent_rows], minlength=n_items)
+        previous = np.bincount(interactions.item[previous_rows], minlength=n_items)
+        gain = np.maximum(recent - previous, 0).astype(np.float64)
+        total = gain.sum()
+        self.scores: NDArray[np.float64] = gain / total if total > 0 else gain
+        self.order: NDArray[np.int64] = np.lexsort(
+            (np.arange(n_items), -recent, -self.scores)
+        ).astype(np.int64)
+
+    def recommend(self, n: int, allowed: NDArray[np.bool_] | None = None) -> Ranked:
+        order = self.order if allowed is None else self.order[allowed[self.order]]
+        chosen = order[:n]
+        return chosen, self.scores[chosen]

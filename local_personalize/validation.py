@@ -23,7 +23,9 @@ from .errors import InvalidInputException
 DEFAULT_NUM_RESULTS = 25
 MAX_NUM_RESULTS = 500
 MAX_NUM_RESULTS_WITH_METADATA = 50
-MAX_METADATA_COLUMNS = 10  # the API reference's limit; the model itself allows 99
+# The ColumnNamesList shape allows 99, but the metadataColumns member documentation in
+# the same model says "The maximum number of columns you can provide is 10".
+MAX_METADATA_COLUMNS = 10
 
 _ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z\d_]+")
