@@ -24,6 +24,7 @@ from .errors import InvalidInputException, ResourceNotFoundException
 from .filters import CompiledFilter
 from .recipes import (
     EASE_MAX_ITEMS,
+    SIMS_DISCOUNT,
     Popularity,
     Ranked,
     Sims,
@@ -99,6 +100,7 @@ class Engine:
                 self._popularity[None],
                 shrinkage=d.hyperparameter("shrinkage", 10.0),
                 k=int(d.hyperparameter("neighbours", 200)),
+                popularity_discount=d.hyperparameter("popularity_discount", SIMS_DISCOUNT),
             )
         return UserPersonalization(
             gram,

@@ -98,8 +98,15 @@ def cooccurrence(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return gram
 
 
+SIMS_DISCOUNT = 0.1
+"""Default popularity discount of SIMS neighbours (a hyperparameter per resource)."""
+
+
 class Sims:
-    """Item-to-item cosine similarity with shrinkage, top-k neighbours per item.
+    """Item-to-item cosine similarity with shrinkage and a popularity discount, top-k per item.
+
+    The discount divides each neighbour's similarity by its interaction count to the
+    power ``popularity_discount``, so best-sellers do not crowd every related list.
 
     Neighbour lists are padded with -1 (similarity 0) where an item has fewer than k
     co-occurring items, so they stay one rectangular array.
@@ -112,12 +119,15 @@ class Sims:
         *,
         shrinkage: float = 10.0,
         k: int = 200,
+        popularity_discount: float = 0.0,
     ) -> None:
         n = gram.shape[0]
         coo = gram.tocoo()
         rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
         norms = np.sqrt(np.maximum(gram.diagonal(), 1e-12))
         sims = coo.data / (norms[rows] * norms[cols] + shrinkage)
+        if popularity_discount > 0.0:
+            sims = sims * np.power(gram.diagonal()[cols] + 1.0, -popularity_discount)
         off = rows != cols
         rows, cols, sims = rows[off], cols[off], sims[off]
         # One global sort by (row, -similarity, column) ranks every row's entries at

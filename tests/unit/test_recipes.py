@@ -69,6 +69,27 @@ def test_sparse_sims_equals_dense_shrunk_cosine() -> None:
         assert np.all(np.diff(sims.similarity[item][valid]) <= 0)  # best first
 
 
+def test_the_popularity_discount_demotes_popular_neighbours() -> None:
+    rng = np.random.default_rng(1)
+    # Skewed item draws: low item numbers are far more popular.
+    items = np.minimum(rng.zipf(1.6, 3000) - 1, 59)
+    rows = [
+        (int(u), int(i), t)
+        for t, (u, i) in enumerate(zip(rng.integers(0, 80, 3000), items, strict=True))
+    ]
+    inter = interactions(rows, 80)
+    gram = cooccurrence(user_item_matrix(inter, 60))
+    counts = gram.diagonal()
+    plain = Sims(gram, Popularity(inter, 60), k=10)
+    discounted = Sims(gram, Popularity(inter, 60), k=10, popularity_discount=0.5)
+
+    def mean_neighbour_count(model: Sims) -> float:
+        valid = model.neighbours >= 0
+        return float(counts[model.neighbours[valid]].mean())
+
+    assert mean_neighbour_count(discounted) < 0.9 * mean_neighbour_count(plain)
+
+
 def test_catalogue_size_selects_ease_or_item_knn() -> None:
     # Two tastes: users 0-9 like items 0-4, users 10-19 like items 5-9.
     rows = [(u, (u // 10) * 5 + k, u * 10 + k) for u in range(20) for k in range(5)]
