@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import aioboto3
 import httpx
 import pytest
-import uvicorn
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 from types_aiobotocore_personalize_runtime import PersonalizeRuntimeClient as Client
 
 from local_personalize import ARN_PREFIX, Engine
-from local_personalize.emulator import create_app
 
 RFY = f"{ARN_PREFIX}recommender/recommended-for-you"
 POP = f"{ARN_PREFIX}campaign/popularity"
 RANK = f"{ARN_PREFIX}campaign/personalized-ranking"
-
-
-@pytest.fixture(scope="module")
-def base_url(engine: Engine) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
 
 
 @pytest.fixture(autouse=True)

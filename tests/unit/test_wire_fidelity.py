@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,13 +18,11 @@ import aioboto3
 import botocore.loaders
 import httpx
 import pytest
-import uvicorn
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 from types_aiobotocore_personalize_runtime import PersonalizeRuntimeClient as Client
 
-from local_personalize import ARN_PREFIX, Engine
-from local_personalize.emulator import create_app
+from local_personalize import ARN_PREFIX
 
 MODEL: dict[str, Any] = botocore.loaders.Loader().load_service_model(
     "personalize-runtime", "service-2"
@@ -169,26 +164,6 @@ def _cases() -> list[Any]:
 
 
 CASES = _cases()
-
-
-@pytest.fixture(scope="module")
-def base_url(engine: Engine) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
 
 
 @pytest.fixture
