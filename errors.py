@@ -10,6 +10,9 @@ class SubgraphError(Exception):
     """Base of every error whose message is safe to show to a client."""
 
     code = "INTERNAL_SERVER_ERROR"
+    # True when Personalize or our own protection failed, not the client: a use case's
+    # fallback chain may answer instead. Client mistakes are always reported.
+    degradable = False
 
 
 class InvalidArgument(SubgraphError):
@@ -30,22 +33,41 @@ class NotConfigured(SubgraphError):
     code = "NOT_CONFIGURED"
 
 
+class UpstreamNotFound(NotConfigured):
+    """Personalize answered ResourceNotFoundException: the campaign or recommender is gone."""
+
+    degradable = True
+
+
+class OperationTooExpensive(SubgraphError):
+    """The operation asked for more distinct Personalize calls than one operation may make."""
+
+    code = "OPERATION_TOO_EXPENSIVE"
+
+
 class UpstreamThrottled(SubgraphError):
     """Personalize throttled the call and the retry budget is spent."""
 
     code = "UPSTREAM_THROTTLED"
+    degradable = True
 
 
 class UpstreamTimeout(SubgraphError):
     """Personalize did not answer within the configured timeouts."""
 
     code = "UPSTREAM_TIMEOUT"
+    degradable = True
 
 
 class UpstreamUnavailable(SubgraphError):
     """Personalize could not be reached or failed on its side."""
 
     code = "UPSTREAM_UNAVAILABLE"
+    degradable = True
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """Calls to this ARN are paused after repeated failures; a probe will test it soon."""
 
 
 class ConfigurationError(Exception):

@@ -4,50 +4,31 @@ Run with `python server.py` (host and port from settings) or
 `uvicorn --factory server:create_app`. Nothing happens at import time.
 """
 
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from backends.base import RecommendationBackend
+from backends.guard import Breakers, GuardedBackend
 from errors import ConfigurationError
-from loaders.recommendations import Loaders, RecommendationLoader
+from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
+from web.graphql_http import GraphQLEndpoint
+from web.request_id import RequestIdFilter, RequestIdMiddleware
 
 log = logging.getLogger("server")
-
-
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a fresh context per request and orjson responses."""
-
-    def __init__(self, app: Starlette, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._app = app
-        self._settings = settings
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        state = self._app.state
-        return Context(
-            loaders=Loaders(recommendations=RecommendationLoader(state.backend, state.limit)),
-            settings=self._settings,
-        )
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
 
 
 @asynccontextmanager
@@ -89,33 +70,56 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.backend = await stack.enter_async_context(_open_backend(settings))
-            app.state.limit = asyncio.Semaphore(settings.personalize.max_concurrency)
-            log.info("backend %s ready", app.state.backend.source)
+            backend = await stack.enter_async_context(_open_backend(settings))
+            app.state.breakers = Breakers(settings.breaker)
+            app.state.backend = GuardedBackend(backend, settings.personalize, app.state.breakers)
+            log.info("backend %s ready", backend.source)
             yield
+
+    def context(request: Request) -> Context:
+        return Context(
+            loaders=operation_loaders(
+                request.app.state.backend,
+                max_calls=settings.limits.max_calls,
+                deadline_s=settings.personalize.deadline,
+            ),
+            settings=settings,
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(lifespan=lifespan)
-    view = GraphQLView(
-        app,
-        settings,
-        schema=schema,
-        graphql_ide="graphiql" if settings.server.graphiql else None,
-    )
-    app.router.routes.extend(
-        [
-            Route("/graphql", view, methods=["GET", "POST"]),
+    middleware = [Middleware(RequestIdMiddleware, header=settings.server.request_id_header)]
+    if settings.server.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.server.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "accept", settings.server.request_id_header],
+                expose_headers=[settings.server.request_id_header],
+                max_age=600,
+            )
+        )
+    return Starlette(
+        routes=[
+            # No `methods`: the endpoint answers other methods itself, with a coded error.
+            Route("/graphql", GraphQLEndpoint(schema, settings, context)),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
     )
-    return app
 
 
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
     settings = _checked_settings(None)
     uvicorn.run(
         "server:create_app",
@@ -124,6 +128,8 @@ def main() -> None:
         port=settings.server.port,
         workers=int(os.environ.get("WORKERS", "1")),
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
+        timeout_graceful_shutdown=settings.server.shutdown_timeout,
     )
 
 

@@ -12,7 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from errors import ConfigurationError
@@ -74,12 +82,63 @@ def _check_arn(value: str, kinds: tuple[str, ...]) -> str:
     return value
 
 
+_HEADER = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
 class ServerSettings(_Section):
-    """Where the HTTP server listens and what it exposes."""
+    """Where the HTTP server listens, what it exposes and whom it lets in."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=4001, ge=0, le=65535)
     graphiql: bool = True
+    # Off in production: the gateway reads the SDL through `_service`, not introspection.
+    introspection: bool = True
+    # Browser origins allowed to call /graphql directly; empty sends no CORS headers.
+    cors_origins: tuple[str, ...] = ()
+    # When set, /graphql answers 401 unless this header carries the secret (the gateway
+    # adds it), so clients cannot bypass the gateway. Compared in constant time.
+    shared_secret: SecretStr | None = None
+    shared_secret_header: str = "x-subgraph-secret"
+    # Taken from the caller (the gateway) when present, else generated; echoed back.
+    request_id_header: str = "x-request-id"
+    # On SIGTERM, requests in flight get this long to finish before connections close.
+    shutdown_timeout: int = Field(default=10, ge=0, le=300)
+
+    @field_validator("shared_secret_header", "request_id_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not _HEADER.fullmatch(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value.lower()
+
+    @field_validator("shared_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the shared secret must be at least 16 characters")
+        return value
+
+
+class LimitsSettings(_Section):
+    """What one request may cost; anything beyond is refused with a coded error."""
+
+    # Distinct Personalize calls per operation (fallbacks included); the excess fields
+    # get OPERATION_TOO_EXPENSIVE and cost nothing.
+    max_calls: int = Field(default=100, ge=1, le=10_000)
+    # Nesting of selections (introspection's own fields are not counted).
+    max_depth: int = Field(default=12, ge=2, le=100)
+    max_aliases: int = Field(default=30, ge=0, le=10_000)
+    max_tokens: int = Field(default=2_000, ge=100, le=1_000_000)
+    max_body_bytes: int = Field(default=100_000, ge=1_000, le=100_000_000)
+
+
+class BreakerSettings(_Section):
+    """A circuit breaker per ARN: pause calls after repeated failures, then probe."""
+
+    # Consecutive failed calls (retries spent) that open the breaker; 0 turns it off.
+    failures: int = Field(default=5, ge=0, le=1000)
+    # How long an open breaker refuses calls before letting one probe through.
+    reset_after: float = Field(default=10.0, gt=0, le=3600)
 
 
 class PersonalizeSettings(_Section):
@@ -90,8 +149,13 @@ class PersonalizeSettings(_Section):
     endpoint_url: str | None = None
     connect_timeout: float = Field(default=1.0, gt=0, le=30)
     read_timeout: float = Field(default=2.0, gt=0, le=60)
-    # Total attempts, first call included (botocore's total_max_attempts).
+    # Total attempts per call, the first included; retried only for throttling,
+    # timeouts and 5xx, with full-jitter backoff, and never past the deadline.
     max_attempts: int = Field(default=2, ge=1, le=10)
+    # Every Personalize call of one operation, retries and fallbacks included, ends by then.
+    deadline: float = Field(default=3.0, gt=0, le=60)
+    backoff_base: float = Field(default=0.05, ge=0, le=10)
+    backoff_cap: float = Field(default=0.5, ge=0, le=60)
     # Personalize calls in flight at once across the whole process.
     max_concurrency: int = Field(default=64, ge=1, le=1000)
 
@@ -156,6 +220,19 @@ class UseCaseSettings(_Section):
     description: str | None = None
     # Item dataset columns returned as PredictedItem.metadata (numResults then <= 50).
     metadata_columns: tuple[str, ...] = ()
+    # When Personalize fails (not the client), try these use cases in order, then the
+    # static list; the answer is marked source FALLBACK with no recommendationId.
+    fallback: tuple[str, ...] = ()
+    fallback_items: tuple[str, ...] = ()
+    # rankedItems only: as a last resort, return the given items in the given order.
+    fallback_to_input: bool = False
+
+    @field_validator("fallback_items")
+    @classmethod
+    def _items(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > 500 or any(not i or len(i) > 256 for i in value):
+            raise ValueError("at most 500 item ids of 1..256 characters")
+        return value
 
     @field_validator("arn")
     @classmethod
@@ -177,6 +254,10 @@ class UseCaseSettings(_Section):
             raise ValueError(f"field {self.field.value} takes input {allowed}, not {self.input}")
         if self.field is Field_.RANKED_ITEMS and ":campaign/" not in self.arn:
             raise ValueError("rankedItems needs a campaign ARN (GetPersonalizedRanking)")
+        if self.field is Field_.RANKED_ITEMS and self.fallback_items:
+            raise ValueError("rankedItems use cases fall back to their input, not to items")
+        if self.field is not Field_.RANKED_ITEMS and self.fallback_to_input:
+            raise ValueError("fallback_to_input is for rankedItems use cases")
         return self
 
     @property
@@ -236,6 +317,8 @@ class Settings(BaseSettings):
     personalize: PersonalizeSettings = PersonalizeSettings()
     federation: FederationSettings = FederationSettings()
     local: LocalSettings = LocalSettings()
+    limits: LimitsSettings = LimitsSettings()
+    breaker: BreakerSettings = BreakerSettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
 
@@ -265,6 +348,9 @@ class Settings(BaseSettings):
             defaults = [n for n, u in self.use_cases.items() if u.field is field and u.default]
             if len(defaults) > 1:
                 raise ValueError(f"field {field.value} has several defaults: {', '.join(defaults)}")
+        for name, case in self.use_cases.items():
+            for other in case.fallback:
+                _check_fallback(name, case, other, self.use_cases.get(other))
         return self
 
     def use_cases_for(self, field: Field_) -> dict[str, UseCaseSettings]:
@@ -276,6 +362,28 @@ class Settings(BaseSettings):
         cases = self.use_cases_for(field)
         marked = [n for n, u in cases.items() if u.default]
         return marked[0] if marked else next(iter(cases), None)
+
+
+# The ids each kind of use case can pass on to a fallback.
+_IDS: dict[Input, set[Input]] = {
+    Input.USER: {Input.USER, Input.NONE},
+    Input.ITEM: {Input.ITEM, Input.NONE},
+    Input.USER_AND_ITEM: set(Input),
+    Input.NONE: {Input.NONE},
+}
+
+
+def _check_fallback(
+    name: str, case: UseCaseSettings, other: str, target: UseCaseSettings | None
+) -> None:
+    where = f"use_cases.{name}.fallback"
+    if target is None or other == name:
+        raise ValueError(f"{where}: {other!r} is not another configured use case")
+    ranking = case.field is Field_.RANKED_ITEMS
+    if ranking != (target.field is Field_.RANKED_ITEMS):
+        raise ValueError(f"{where}: rankedItems use cases fall back only to each other")
+    if target.input not in _IDS[case.input]:
+        raise ValueError(f"{where}: {other} needs input {target.input}, which {name} lacks")
 
 
 def _describe(error: ValidationError) -> str:

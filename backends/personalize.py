@@ -24,15 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def client_config(settings: PersonalizeSettings) -> AioConfig:
-    """Short timeouts, few standard-mode retries and a pool as large as our concurrency.
+    """Short timeouts, no retries of its own and a pool as large as our concurrency.
 
     botocore's defaults (60 s timeouts, legacy retries, 10 connections) would hold a
-    frontend's request for a minute and queue concurrent calls behind the pool.
+    frontend's request for a minute and queue concurrent calls behind the pool. Retries
+    happen in `backends.guard`, where they know the operation's deadline.
     """
     return AioConfig(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=settings.max_concurrency,
     )
 

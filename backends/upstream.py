@@ -2,8 +2,8 @@
 
 from backends.request import RecommendationRequest
 from errors import (
-    NotConfigured,
     SubgraphError,
+    UpstreamNotFound,
     UpstreamRejectedInput,
     UpstreamThrottled,
     UpstreamUnavailable,
@@ -23,7 +23,7 @@ def upstream_error(
         # Personalize's message names the offending parameter and carries no secrets.
         return UpstreamRejectedInput(f"Personalize rejected the request: {message}")
     if code == "ResourceNotFoundException":
-        return NotConfigured(
+        return UpstreamNotFound(
             f"the Personalize resource behind use case {request.use_case!r} was not found"
         )
     if code in _THROTTLING or status == 429:

@@ -12,7 +12,7 @@ from typing import Any
 import strawberry
 
 from backends.request import Operation, RecommendationRequest, ResultItem
-from errors import InvalidArgument, NotConfigured
+from errors import InvalidArgument, NotConfigured, SubgraphError
 from resolvers.arguments import (
     check_context,
     check_id,
@@ -23,6 +23,7 @@ from resolvers.arguments import (
     resolve_promotion,
 )
 from resolvers.context import Context
+from resolvers.fallback import fallback
 from schema.types import RecommendationSource
 from settings import Field_, Input, Settings, UseCaseSettings
 
@@ -45,7 +46,18 @@ def _use_case(settings: Settings, field: Field_, chosen: Any) -> tuple[str, UseC
 
 async def _load(info: strawberry.Info, request: RecommendationRequest) -> RecommendationsView:
     context: Context = info.context
-    answer = await context.loaders.recommendations.load(request)
+    loader = context.loaders.recommendations
+    try:
+        answer = await loader.load(request)
+    except SubgraphError as exc:
+        if not exc.degradable:
+            raise
+        result = await fallback(context.settings, loader, request, exc)
+        if result is None:
+            raise
+        return RecommendationsView(
+            recommendation_id=None, items=result.items, source=RecommendationSource.FALLBACK
+        )
     return RecommendationsView(
         recommendation_id=answer.result.recommendation_id,
         items=answer.result.items,

@@ -5,7 +5,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import AddValidationRules, ValidationCache
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
 
@@ -19,6 +19,7 @@ from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
 from schema.fields import Arg, resolver_field
 from schema.inputs import Inputs, build_inputs
+from schema.limits import TokenLimit, introspection_rules, limit_rules
 from schema.types import ContextEntry
 from settings import Field_, Settings
 
@@ -135,11 +136,19 @@ def build_schema(settings: Settings) -> Schema:
     )
     query = strawberry.type(query_cls)
 
+    # Built once: the same rule classes every time keep the validation cache's key stable.
+    rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
+    max_tokens = settings.limits.max_tokens
     return SubgraphSchema(
         query=query,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
         # No ParserCache: it raises syntax errors while the parsing hooks are being
         # entered, which skips every extension's exit, ErrorCodes' included.
-        extensions=[ErrorCodes, lambda: ValidationCache(maxsize=256)],
+        extensions=[
+            ErrorCodes,
+            lambda: TokenLimit(max_tokens),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=256),
+        ],
     )

@@ -12,6 +12,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from errors import SubgraphError
+from schema.limits import TOKEN_LIMIT_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class ErrorCodes(SchemaExtension):
 
     def _graphql_code(self, error: GraphQLError) -> str:
         if isinstance(error, GraphQLSyntaxError):
+            if TOKEN_LIMIT_MESSAGE in error.message:
+                return "MAX_TOKENS_LIMIT"
             return "GRAPHQL_PARSE_FAILED"
         # Errors before execution are validation; during it, bad variable or argument values.
         return "BAD_USER_INPUT" if self._executed else "GRAPHQL_VALIDATION_FAILED"

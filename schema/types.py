@@ -11,6 +11,13 @@ class RecommendationSource(Enum):
     LOCAL = strawberry.enum_value(
         "LOCAL", description="The embedded engine (local_personalize), offline."
     )
+    FALLBACK = strawberry.enum_value(
+        "FALLBACK",
+        description=(
+            "The use case failed upstream and its configured fallback answered "
+            "(another use case or a static list); there is no recommendationId."
+        ),
+    )
 
 
 @strawberry.type(description="One item-dataset column returned with a recommended item.")

@@ -1,14 +1,14 @@
 """The schema executed in-process on the embedded engine: entities, SDL, configured names."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from strawberry.federation import Schema
 
+from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
-from loaders.recommendations import Loaders, RecommendationLoader
+from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import FederationSettings, Settings, load_settings
@@ -23,8 +23,9 @@ async def backend() -> AsyncIterator[LocalBackend]:
 async def run(
     schema: Schema, settings: Settings, backend: LocalBackend, query: str
 ) -> dict[str, Any]:
+    guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
     context = Context(
-        loaders=Loaders(RecommendationLoader(backend, asyncio.Semaphore(8))), settings=settings
+        loaders=operation_loaders(guarded, max_calls=100, deadline_s=5.0), settings=settings
     )
     result = await schema.execute(query, context_value=context)
     body: dict[str, Any] = {"data": result.data}

@@ -1,0 +1,275 @@
+"""The /graphql endpoint, speaking the GraphQL-over-HTTP specification.
+
+- POST with `application/json` (anything else: 415); GET for queries only (a mutation
+  over GET: 405); bodies over the configured size: 413.
+- The response is `application/graphql-response+json` when the client accepts it: then a
+  request that fails before execution (parse, validation, limits) gets 400. Otherwise it
+  is `application/json` and any well-formed GraphQL request gets 200.
+- Every error, HTTP-level ones included, is a JSON `{"errors": [...]}` whose entries carry
+  `extensions.code`; nothing internal (traceback, path, exception text) is ever sent.
+- With a shared secret configured, requests without it get 401 before anything is read.
+
+It replaces Strawberry's ASGI view, whose HTTP errors are plain text and whose status
+codes do not follow the media type; execution is still Strawberry's `schema.execute`.
+"""
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from resolvers.context import Context
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+_ALLOWED = "GET, POST"
+
+
+class RequestError(Exception):
+    """A request that cannot be executed; answered with `status` and one coded error."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _media_types(accept: str) -> list[tuple[str, float]]:
+    """(type, q) pairs of an Accept header; malformed parts are skipped."""
+    found = []
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        if not kind:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        found.append((kind.lower(), q))
+    return found
+
+
+def response_media_type(accept: str | None) -> str | None:
+    """The media type to answer with, or None when the client accepts neither of ours."""
+    if not accept or not accept.strip():
+        # Clients from before the spec: JSON.
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for kind, q in _media_types(accept):
+        if q <= 0:
+            continue
+        if kind == GRAPHQL_RESPONSE:
+            choice = (q, 1, GRAPHQL_RESPONSE)
+        elif kind in (JSON, "application/*", "*/*"):
+            choice = (q, 0, JSON)
+        else:
+            continue
+        if best is None or choice > best:
+            best = choice
+    return best[2] if best else None
+
+
+def _wants_ide(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and "query" not in request.query_params and "text/html" in accept
+
+
+class GraphQLEndpoint:
+    """An ASGI app for /graphql: parse the HTTP request, execute, encode the answer."""
+
+    def __init__(
+        self,
+        schema: Any,
+        settings: Settings,
+        context: Callable[[Request], Context],
+    ) -> None:
+        self._schema = schema
+        self._context = context
+        self._max_body = settings.limits.max_body_bytes
+        self._ide = get_graphql_ide_html("graphiql") if settings.server.graphiql else None
+        server = settings.server
+        self._secret_header = server.shared_secret_header
+        self._secret = (
+            server.shared_secret.get_secret_value().encode() if server.shared_secret else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.respond(request)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        media = response_media_type(request.headers.get("accept")) or JSON
+        try:
+            if request.method not in ("GET", "POST"):
+                raise RequestError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "GraphQL is served over GET and POST",
+                    {"Allow": _ALLOWED},
+                )
+            self._check_secret(request)
+            if self._ide is not None and _wants_ide(request):
+                return HTMLResponse(self._ide)
+            if response_media_type(request.headers.get("accept")) is None:
+                raise RequestError(
+                    406,
+                    "NOT_ACCEPTABLE",
+                    f"responses are {GRAPHQL_RESPONSE} or {JSON}; the Accept header allows neither",
+                )
+            params = await self._params(request)
+            result = await self._execute(request, params)
+        except RequestError as exc:
+            body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+            return self._response(body, exc.status, media, exc.headers)
+        payload: dict[str, Any] = {}
+        if result.data is not None:
+            payload["data"] = result.data
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        # Without data nothing was executed: a request error, which the newer media type
+        # reports with 400. Legacy JSON clients get 200 for any well-formed request.
+        status = 400 if media == GRAPHQL_RESPONSE and result.data is None else 200
+        return self._response(payload, status, media)
+
+    def _check_secret(self, request: Request) -> None:
+        if self._secret is None:
+            return
+        given = request.headers.get(self._secret_header, "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            raise RequestError(401, "UNAUTHENTICATED", "this subgraph answers only its gateway")
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.method == "GET":
+            if len(request.scope.get("query_string", b"")) > self._max_body:
+                raise RequestError(414, "URI_TOO_LONG", "the query string is too long; use POST")
+            return _from_query_string(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        kind, *options = (p.strip().lower() for p in content_type.split(";"))
+        charset = next((o.partition("=")[2] for o in options if o.startswith("charset=")), "utf-8")
+        if kind != JSON or charset.strip('"') not in ("utf-8", "utf8"):
+            raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"POST bodies must be {JSON} (UTF-8)")
+        body = await self._body(request)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise RequestError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise RequestError(
+                400, "BAD_REQUEST", "the body must be one JSON object (batching is not supported)"
+            )
+        return data
+
+    async def _body(self, request: Request) -> bytes:
+        too_large = RequestError(
+            413, "PAYLOAD_TOO_LARGE", f"the body is larger than {self._max_body} bytes"
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise RequestError(400, "BAD_REQUEST", "Content-Length is not a number")
+            if int(declared) > self._max_body:
+                raise too_large
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _execute(self, request: Request, params: dict[str, Any]) -> ExecutionResult:
+        query = params.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise RequestError(400, "BAD_REQUEST", "`query` must be a non-empty string")
+        variables = params.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            raise RequestError(400, "BAD_REQUEST", "`variables` must be an object")
+        operation_name = params.get("operationName")
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string")
+        extensions = params.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            raise RequestError(400, "BAD_REQUEST", "`extensions` must be an object")
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
+        try:
+            result: ExecutionResult = await self._schema.execute(
+                query,
+                variable_values=variables,
+                context_value=self._context(request),
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=extensions,
+            )
+        except InvalidOperationTypeError:
+            raise RequestError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "only queries may be sent with GET; use POST",
+                {"Allow": "POST"},
+            ) from None
+        except CannotGetOperationTypeError:
+            name = f" named {operation_name!r}" if operation_name else ""
+            raise RequestError(
+                400,
+                "OPERATION_RESOLUTION_FAILURE",
+                f"the document has no single operation{name} to run",
+            ) from None
+        return result
+
+    def _response(
+        self,
+        payload: dict[str, Any],
+        status: int,
+        media: str,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return Response(
+            orjson.dumps(payload),
+            status_code=status,
+            media_type=f"{media}; charset=utf-8",
+            headers=headers,
+        )
+
+
+def _from_query_string(query: QueryParams) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "query": query.get("query"),
+        "operationName": query.get("operationName"),
+    }
+    for name in ("variables", "extensions"):
+        raw = query.get(name)
+        if raw:
+            try:
+                params[name] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise RequestError(400, "BAD_REQUEST", f"`{name}` is not valid JSON") from None
+    return params
