@@ -148,7 +148,8 @@ def test_graphiql_is_served_to_browsers(local_subgraph: Subgraph) -> None:
 
 
 def test_operation_limits_have_their_own_codes(local_subgraph: Subgraph) -> None:
-    deep = "{ popularItems { items { item { related { items { item { related { items { item { related { items { item { id } } } } } } } } } } } } }"
+    nest = "items { item { related { %s } } }"
+    deep = "{ popularItems { " + nest % nest % nest % "items { item { id } }" + " } }"
     assert error_codes(post(local_subgraph.url, {"query": deep})) == ["MAX_DEPTH_LIMIT"]
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
     assert error_codes(post(local_subgraph.url, {"query": aliases})) == ["MAX_ALIASES_LIMIT"]
@@ -156,8 +157,9 @@ def test_operation_limits_have_their_own_codes(local_subgraph: Subgraph) -> None
     assert error_codes(post(local_subgraph.url, {"query": tokens})) == ["MAX_TOKENS_LIMIT"]
     # Depth counts through fragments.
     fragment = (
-        "query { popularItems { ...P } } fragment P on Recommendations { items { item { related"
-        " { items { item { related { items { item { related { items { item { id } } } } } } } } } } } }"
+        "query { popularItems { ...P } } fragment P on Recommendations { "
+        + nest % nest % nest % "items { item { id } }"
+        + " }"
     )
     assert error_codes(post(local_subgraph.url, {"query": fragment})) == ["MAX_DEPTH_LIMIT"]
     # The standard introspection query is not held to the depth limit.
