@@ -58,6 +58,13 @@ function parseArgs(argv) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// SUBGRAPH_SECRET (header SUBGRAPH_SECRET_HEADER, default x-subgraph-secret): the shared
+// secret a subgraph configured with server.shared_secret requires.
+function secretHeaders(env = process.env) {
+  if (!env.SUBGRAPH_SECRET) return {};
+  return { [env.SUBGRAPH_SECRET_HEADER || 'x-subgraph-secret']: env.SUBGRAPH_SECRET };
+}
+
 async function fetchSdl(url, waitSeconds) {
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
@@ -65,7 +72,7 @@ async function fetchSdl(url, waitSeconds) {
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...secretHeaders() },
         body: JSON.stringify({ query: '{ _service { sdl } }' }),
         signal: AbortSignal.timeout(10_000),
       });

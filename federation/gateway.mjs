@@ -10,7 +10,7 @@
 // so tests can assert how many times, and with what, each subgraph is called.
 //
 // Usage: GATEWAY_PORT=4000 node federation/gateway.mjs --supergraph supergraph.graphql
-// Env:   GATEWAY_PORT (default 4000; 0 picks a free port)
+// Env:   GATEWAY_PORT (default 4000; 0 picks a free port), SUBGRAPH_SECRET, SUBGRAPH_SECRET_HEADER
 
 import { readFileSync } from 'node:fs';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
@@ -97,8 +97,17 @@ async function main() {
     experimental_didResolveQueryPlan: ({ queryPlan, requestContext }) => {
       if (requestContext.context) requestContext.context.queryPlan = queryPlan;
     },
-    // A plain data source: the operation and variables only, nothing from the client request.
-    buildService: ({ url }) => new RemoteGraphQLDataSource({ url }),
+    // The operation and variables, the request id and the shared secret; nothing else
+    // from the client request.
+    buildService: ({ url }) =>
+      new RemoteGraphQLDataSource({
+        url,
+        willSendRequest({ request, context }) {
+          if (context?.requestId) request.http.headers.set('x-request-id', context.requestId);
+          const secret = process.env.SUBGRAPH_SECRET;
+          if (secret) request.http.headers.set(process.env.SUBGRAPH_SECRET_HEADER || 'x-subgraph-secret', secret);
+        },
+      }),
   });
 
   const server = new ApolloServer({
@@ -109,7 +118,11 @@ async function main() {
   });
   const { url } = await startStandaloneServer(server, {
     listen: { host: '127.0.0.1', port },
-    context: async ({ req }) => ({ wantQueryPlan: req.headers[PLAN_HEADER] === '1', queryPlan: null }),
+    context: async ({ req }) => ({
+      wantQueryPlan: req.headers[PLAN_HEADER] === '1',
+      queryPlan: null,
+      requestId: req.headers['x-request-id'],
+    }),
   });
   console.log(`gateway listening on ${url.replace(/\/$/, '')}/graphql`);
 }

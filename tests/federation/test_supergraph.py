@@ -7,6 +7,7 @@ only. `User.country` from the catalog reaches Personalize as context through @re
 """
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -81,7 +82,10 @@ def supergraph(
         "CATALOG_ITEM_KEY": naming.key,
         "CATALOG_ITEM_KEY_TYPE": naming.scalar,
     }
+    # The second variant also runs with the shared secret that production would set.
+    secret = {"SUBGRAPH_SECRET": "a-secret-only-the-gateway-knows"} if naming.key == "sku" else {}
     subgraph_env = {
+        **({"SUBGRAPH_SERVER__SHARED_SECRET": secret["SUBGRAPH_SECRET"]} if secret else {}),
         "SUBGRAPH_SERVER__PORT": str(subgraph_port),
         "SUBGRAPH_BACKEND": "personalize",
         "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": emulator.url,
@@ -117,6 +121,7 @@ def supergraph(
                 f"recommendations={subgraph_url}",
             ),
             cwd=REPO_ROOT,
+            env={**os.environ, **secret},
             capture_output=True,
             text=True,
             timeout=120,
@@ -129,9 +134,13 @@ def supergraph(
             node("federation/gateway.mjs", "--supergraph", str(supergraph_file)),
             f"http://127.0.0.1:{gateway_port}{READY_QUERY}",
             logs / f"gateway-{name}.log",
-            env={"GATEWAY_PORT": str(gateway_port)},
+            env={"GATEWAY_PORT": str(gateway_port), **secret},
             headers=NODE_READY,
         ):
+            if secret:
+                # Direct calls that bypass the gateway are refused.
+                direct = httpx.post(subgraph_url, json={"query": "{ __typename }"})
+                assert direct.status_code == 401, direct.text
             yield Supergraph(f"http://127.0.0.1:{gateway_port}/graphql", naming, summary, output)
 
 
