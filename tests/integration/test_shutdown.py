@@ -1,0 +1,52 @@
+"""SIGTERM lets requests in flight finish before the process exits."""
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Emulator
+from tests.servers import free_port, python, running
+
+
+def test_sigterm_drains_requests_in_flight(logs: Path, fresh_emulator: Emulator) -> None:
+    # Every Personalize call takes 1 s, so the request is surely in flight at SIGTERM.
+    fresh_emulator.faults(delay_ms=1000)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": fresh_emulator.url,
+        "LOG_LEVEL": "INFO",
+    }
+    outcome: dict[str, httpx.Response] = {}
+
+    def ask() -> None:
+        outcome["response"] = httpx.post(
+            f"{url}/graphql",
+            json={"query": "{ popularItems(numResults: 3) { source items { itemId } } }"},
+            timeout=30,
+        )
+
+    log = logs / "subgraph-shutdown.log"
+    with running(python("server.py"), f"{url}/healthz", log, env=env) as proc:
+        client = threading.Thread(target=ask)
+        client.start()
+        while fresh_emulator.calls() == 0:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        client.join(timeout=30)
+        # uvicorn re-raises the signal once drained, so the exit status is SIGTERM's.
+        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    response = outcome["response"]
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"]["popularItems"]["source"] == "PERSONALIZE"
+    assert len(body["data"]["popularItems"]["items"]) == 3
+    text = log.read_text()
+    # The backend was closed after the request finished, and nothing went wrong.
+    assert text.index('"POST /graphql HTTP/1.1" 200') < text.index("Application shutdown complete")
+    assert "Traceback" not in text
