@@ -13,6 +13,8 @@ class SubgraphError(Exception):
     # True when Personalize or our own protection failed, not the client: a use case's
     # fallback chain may answer instead. Client mistakes are always reported.
     degradable = False
+    # True when the same call may succeed if made again shortly (throttling, 5xx, timeouts).
+    retryable = False
 
 
 class InvalidArgument(SubgraphError):
@@ -50,6 +52,7 @@ class UpstreamThrottled(SubgraphError):
 
     code = "UPSTREAM_THROTTLED"
     degradable = True
+    retryable = True
 
 
 class UpstreamTimeout(SubgraphError):
@@ -57,6 +60,7 @@ class UpstreamTimeout(SubgraphError):
 
     code = "UPSTREAM_TIMEOUT"
     degradable = True
+    retryable = True
 
 
 class UpstreamUnavailable(SubgraphError):
@@ -64,10 +68,13 @@ class UpstreamUnavailable(SubgraphError):
 
     code = "UPSTREAM_UNAVAILABLE"
     degradable = True
+    retryable = True
 
 
 class CircuitOpen(UpstreamUnavailable):
     """Calls to this ARN are paused after repeated failures; a probe will test it soon."""
+
+    retryable = False
 
 
 class ConfigurationError(Exception):

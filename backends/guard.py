@@ -113,9 +113,10 @@ class GuardedBackend:
         self, request: RecommendationRequest, deadline: float
     ) -> RecommendationResult:
         """One call, retried while it may be; `deadline` is on the `time.monotonic` clock."""
+        # Asked once per call: the retries of an admitted call (a probe's included) go on.
+        self._breakers.before_call(request.arn, request.use_case)
         attempt = 1
         while True:
-            self._breakers.before_call(request.arn, request.use_case)
             try:
                 result = await self._attempt(request, deadline)
             except SubgraphError as exc:
@@ -124,7 +125,11 @@ class GuardedBackend:
                     self._breakers.succeeded(request.arn)
                     raise
                 pause = self._backoff(attempt)
-                if attempt >= self._settings.max_attempts or time.monotonic() + pause >= deadline:
+                if (
+                    not exc.retryable
+                    or attempt >= self._settings.max_attempts
+                    or time.monotonic() + pause >= deadline
+                ):
                     self._breakers.failed(request.arn)
                     raise
                 log.info(
