@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 WORKERS ?= 1
 export WORKERS
 
-.PHONY: serve test lint format emulator schema check-supergraph clean
+.PHONY: serve test soak lint format emulator schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -35,6 +35,9 @@ emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1
 
 test: .venv/.synced node_modules/.installed
 	$(RUN) pytest
+
+soak: .venv/.synced node_modules/.installed  ## the fault-injected load test for LOAD_SECONDS (default 300)
+	LOAD_SECONDS=$${LOAD_SECONDS:-300} $(RUN) pytest -s tests/load
 
 schema: .venv/.synced  ## regenerate schema.graphql (the subgraph SDL, committed)
 	$(RUN) python -m federation.sdl write
