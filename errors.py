@@ -63,6 +63,12 @@ class UpstreamTimeout(SubgraphError):
     retryable = True
 
 
+class DeadlineSpent(UpstreamTimeout):
+    """The operation's deadline passed before this call could start; nothing was sent."""
+
+    retryable = False
+
+
 class UpstreamUnavailable(SubgraphError):
     """Personalize could not be reached or failed on its side."""
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from backends.base import RecommendationBackend
 from backends.request import RecommendationRequest, RecommendationResult
-from errors import CircuitOpen, SubgraphError, UpstreamTimeout
+from errors import CircuitOpen, DeadlineSpent, SubgraphError, UpstreamTimeout
 from settings import BreakerSettings, PersonalizeSettings
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,9 @@ class GuardedBackend:
         while True:
             try:
                 result = await self._attempt(request, deadline)
+            except DeadlineSpent:
+                # Nothing was sent: no news about the upstream's health.
+                raise
             except SubgraphError as exc:
                 if not exc.degradable:
                     # The service answered (e.g. InvalidInput): it is healthy.
@@ -147,7 +150,7 @@ class GuardedBackend:
     ) -> RecommendationResult:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise UpstreamTimeout(f"no time was left to call use case {request.use_case!r}")
+            raise DeadlineSpent(f"no time was left to call use case {request.use_case!r}")
         try:
             # Waiting for a slot counts against the deadline too.
             async with asyncio.timeout(min(remaining, self._attempt_timeout)):

@@ -1,7 +1,8 @@
 """Command line for the embedded engine.
 
-``python -m local_personalize serve [--resources FILE] --port 8765`` runs the emulator
-(the built-in demo unless a resources file is given); ``python -m local_personalize
+``python -m local_personalize serve [--resources FILE] [--faults FILE] --port 8765`` runs
+the emulator (the built-in demo unless a resources file is given; ``--faults`` starts it
+with the fault config of ``POST /_emulator/faults``); ``python -m local_personalize
 evaluate [--resources FILE]`` prints Personalize's offline metrics for every campaign
 and recommender next to a popularity baseline.
 """
@@ -16,19 +17,30 @@ from collections.abc import Sequence
 import uvicorn
 
 from .data import generate_demo_dataset
-from .emulator import create_app
+from .emulator import FaultConfig, FaultConfigError, create_app
 from .engine import Engine
 from .evaluation import evaluate_resources, format_table
 from .resources import DEMO_RESOURCES, load_resources
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Checked before the engine is built, so a bad file fails in a moment, not seconds.
+    if args.faults is not None and args.delay_ms:
+        return _fail("give --delay-ms or --faults, not both (delay_ms can go in the file)")
+    try:
+        faults = (
+            FaultConfig.load(args.faults)
+            if args.faults is not None
+            else FaultConfig.parse({"delay_ms": args.delay_ms})
+        )
+    except FaultConfigError as exc:
+        return _fail(f"bad --faults file: {exc}" if args.faults else f"bad --delay-ms: {exc}")
     engine = (
         Engine.from_resources(args.resources)
         if args.resources is not None
         else Engine.demo(seed=args.seed)
     )
-    app = create_app(engine, delay_ms=args.delay_ms)
+    app = create_app(engine, faults=faults)
     # Binding before announcing means the printed address already accepts connections,
     # so scripts can wait for the line instead of polling; port 0 picks a free port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -41,6 +53,11 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
     server.run(sockets=[sock])
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"python -m local_personalize serve: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -71,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--delay-ms", type=float, default=0.0, help="delay every operation call")
     serve.add_argument("--seed", type=int, default=7, help="demo data seed")
     serve.add_argument("--resources", help="TOML resources file (default: built-in demo)")
+    serve.add_argument(
+        "--faults", help="JSON fault config to start with (the body of POST /_emulator/faults)"
+    )
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=_serve)
     evaluate = sub.add_parser("evaluate", help="offline metrics for every campaign/recommender")
