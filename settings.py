@@ -29,10 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.toml"
 
 # botocore's model: Arn is at most 256 characters of this shape.
-_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
+_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+", re.ASCII)
 _GRAPHQL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # botocore's model: AttributeName (context keys).
-_CONTEXT_KEY = re.compile(r"[A-Za-z\d_]{1,150}")
+_CONTEXT_KEY = re.compile(r"[A-Za-z\d_]{1,150}", re.ASCII)
 # Fields this subgraph defines on the user entity itself.
 _USER_FIELDS = frozenset({"recommendations", "rankedItems"})
 # botocore's model: FilterAttributeName.
@@ -129,7 +129,9 @@ class LimitsSettings(_Section):
     max_depth: int = Field(default=12, ge=2, le=100)
     max_aliases: int = Field(default=30, ge=0, le=10_000)
     max_tokens: int = Field(default=2_000, ge=100, le=1_000_000)
-    max_body_bytes: int = Field(default=100_000, ge=1_000, le=100_000_000)
+    # The largest valid request (500 ranked ids of 256 characters and 150 context
+    # entries of 1,150) is about 300 KB; 1 MB leaves room for an `_entities` batch.
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
 
 
 class BreakerSettings(_Section):

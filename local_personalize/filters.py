@@ -80,7 +80,7 @@ _TOKEN_RE = re.compile(
     r"""
     (?P<space>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*")
-  | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+  | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?![A-Za-z_]))
   | (?P<param>\$[A-Za-z0-9_]+)
   | (?P<op><=|>=|!=|=|<|>)
   | (?P<punct>[().,|])

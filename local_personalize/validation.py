@@ -27,8 +27,8 @@ MAX_NUM_RESULTS_WITH_METADATA = 50
 # the same model says "The maximum number of columns you can provide is 10".
 MAX_METADATA_COLUMNS = 10
 
-_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z\d_]+")
+_ARN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+", re.ASCII)
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z\d_]+", re.ASCII)
 _FILTER_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_]+")
 _PROMOTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 

@@ -25,7 +25,7 @@ MAX_CONTEXT_KEY = 150
 MAX_CONTEXT_VALUE = 1000
 MAX_FILTER_VALUE = 1000
 MAX_INPUT_LIST = 500
-_CONTEXT_KEY = re.compile(r"[A-Za-z\d_]+")
+_CONTEXT_KEY = re.compile(r"[A-Za-z\d_]+", re.ASCII)
 _PROMOTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import strawberry
 
+from errors import InvalidArgument
 from schema.types import MetadataEntry, RecommendationSource
 from settings import FederationSettings
 
@@ -44,13 +45,27 @@ def _finish_entity(
 ) -> type:
     for field_name, field in fields.items():
         setattr(cls, field_name, field)
-    wanted = (key, *external)
 
     def resolve_reference(cls: type, /, **representation: Any) -> Any:
         # A reference needs no I/O: the fields under it call Personalize through the
         # request's loader, which is where `_entities` batches are deduplicated.
         # External fields arrive here when a field @requires them.
-        return cls(**{name: representation[name] for name in wanted if name in representation})
+        # Representations are raw JSON (`_Any`): check what a gateway would never send.
+        value = representation.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise InvalidArgument(
+                f"a {cls.__name__} representation needs its key {key!r} as a string"
+            )
+        fields: dict[str, Any] = {key: value}
+        for name in external:
+            extra = representation.get(name)
+            if extra is not None and not isinstance(extra, str | int | float):
+                raise InvalidArgument(f"{cls.__name__}.{name} must be a scalar")
+            if name in representation:
+                fields[name] = extra
+        return cls(**fields)
 
     setattr(cls, "resolve_reference", classmethod(resolve_reference))  # noqa: B010
     return strawberry.federation.type(cls, name=cls.__name__, keys=[key], description=description)

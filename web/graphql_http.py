@@ -42,13 +42,21 @@ class RequestError(Exception):
     """A request that cannot be executed; answered with `status` and one coded error."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        graphql: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        # A well-formed GraphQL request that cannot run: legacy JSON clients get 200.
+        self.graphql = graphql
 
 
 def _media_types(accept: str) -> list[tuple[str, float]]:
@@ -142,7 +150,8 @@ class GraphQLEndpoint:
             result = await self._execute(request, params)
         except RequestError as exc:
             body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
-            return self._response(body, exc.status, media, exc.headers)
+            status = 200 if exc.graphql and media == JSON else exc.status
+            return self._response(body, status, media, exc.headers)
         payload: dict[str, Any] = {}
         if result.data is not None:
             payload["data"] = result.data
@@ -242,6 +251,7 @@ class GraphQLEndpoint:
                 400,
                 "OPERATION_RESOLUTION_FAILURE",
                 f"the document has no single operation{name} to run",
+                graphql=True,
             ) from None
         return result
 

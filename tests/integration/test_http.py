@@ -136,9 +136,14 @@ def test_an_unacceptable_accept_header_gets_406(local_subgraph: Subgraph) -> Non
 
 
 def test_an_unknown_operation_name_is_a_request_error(local_subgraph: Subgraph) -> None:
-    response = post(local_subgraph.url, {"query": "query A { __typename }", "operationName": "B"})
-    assert response.status_code == 400
-    assert error_codes(response) == ["OPERATION_RESOLUTION_FAILURE"]
+    request = {"query": "query A { __typename }", "operationName": "B"}
+    modern = post(local_subgraph.url, request, accept=GRAPHQL_RESPONSE)
+    assert modern.status_code == 400
+    assert error_codes(modern) == ["OPERATION_RESOLUTION_FAILURE"]
+    # A well-formed GraphQL request: legacy JSON clients get 200 and the error.
+    legacy = post(local_subgraph.url, request)
+    assert legacy.status_code == 200
+    assert error_codes(legacy) == ["OPERATION_RESOLUTION_FAILURE"]
 
 
 def test_graphiql_is_served_to_browsers(local_subgraph: Subgraph) -> None:
@@ -170,14 +175,14 @@ def test_operation_limits_have_their_own_codes(local_subgraph: Subgraph) -> None
 
 
 def test_large_bodies_get_413(local_subgraph: Subgraph) -> None:
-    big = {"query": "{ __typename }", "variables": {"pad": "x" * 120_000}}
+    big = {"query": "{ __typename }", "variables": {"pad": "x" * 1_200_000}}
     response = post(local_subgraph.url, big)
     assert response.status_code == 413
     assert error_codes(response) == ["PAYLOAD_TOO_LARGE"]
     # Without a Content-Length (chunked), the size is counted as the body arrives.
     chunked = httpx.post(
         f"{local_subgraph.url}/graphql",
-        content=iter([b'{"query": "{ __typename }", "pad": "', b"x" * 120_000, b'"}']),
+        content=iter([b'{"query": "{ __typename }", "pad": "', b"x" * 1_200_000, b'"}']),
         headers={"content-type": "application/json"},
     )
     assert chunked.status_code == 413
