@@ -17,9 +17,10 @@ from collections.abc import Sequence
 import uvicorn
 
 from .data import generate_demo_dataset
-from .emulator import FaultConfig, FaultConfigError, create_app
+from .emulator import create_app
 from .engine import Engine
 from .evaluation import evaluate_resources, format_table
+from .faults import FaultConfig, FaultConfigError
 from .resources import DEMO_RESOURCES, load_resources
 
 

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from types_aiobotocore_personalize_runtime import PersonalizeRuntimeClient as Client
 
 from local_personalize import ARN_PREFIX
-from local_personalize.emulator import FaultConfig, FaultConfigError
+from local_personalize.faults import FaultConfig, FaultConfigError
 from tests.servers import REPO_ROOT, free_port, python, running
 
 RFY = f"{ARN_PREFIX}recommender/recommended-for-you"
