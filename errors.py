@@ -77,6 +77,12 @@ class UpstreamUnavailable(SubgraphError):
     retryable = True
 
 
+class UpstreamRefused(UpstreamUnavailable):
+    """Personalize refused the call for a reason a retry cannot fix (access, credentials)."""
+
+    retryable = False
+
+
 class CircuitOpen(UpstreamUnavailable):
     """Calls to this ARN are paused after repeated failures; a probe will test it soon."""
 

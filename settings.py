@@ -114,8 +114,11 @@ class ServerSettings(_Section):
     @field_validator("shared_secret")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("the shared secret must be at least 16 characters")
+        if value is not None:
+            secret = value.get_secret_value()
+            # Header values travel as bytes; printable ASCII compares the same everywhere.
+            if len(secret) < 16 or not (secret.isascii() and secret.isprintable()):
+                raise ValueError("the shared secret must be at least 16 printable ASCII characters")
         return value
 
 
@@ -149,8 +152,10 @@ class PersonalizeSettings(_Section):
     region: str = "us-east-1"
     # None lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME.
     endpoint_url: str | None = None
-    connect_timeout: float = Field(default=1.0, gt=0, le=30)
-    read_timeout: float = Field(default=2.0, gt=0, le=60)
+    # One attempt gets at most connect + read timeout, well inside the deadline so that
+    # a retry or a fallback still has time after a hung call.
+    connect_timeout: float = Field(default=0.5, gt=0, le=30)
+    read_timeout: float = Field(default=1.0, gt=0, le=60)
     # Total attempts per call, the first included; retried only for throttling,
     # timeouts and 5xx, with full-jitter backoff, and never past the deadline.
     max_attempts: int = Field(default=2, ge=1, le=10)
@@ -158,6 +163,13 @@ class PersonalizeSettings(_Section):
     deadline: float = Field(default=3.0, gt=0, le=60)
     backoff_base: float = Field(default=0.05, ge=0, le=10)
     backoff_cap: float = Field(default=0.5, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _attempt_fits(self) -> "PersonalizeSettings":
+        if self.connect_timeout + self.read_timeout > self.deadline:
+            raise ValueError("connect_timeout + read_timeout must not exceed the deadline")
+        return self
+
     # Personalize calls in flight at once across the whole process.
     max_concurrency: int = Field(default=64, ge=1, le=1000)
 
@@ -381,6 +393,8 @@ def _check_fallback(
     where = f"use_cases.{name}.fallback"
     if target is None or other == name:
         raise ValueError(f"{where}: {other!r} is not another configured use case")
+    if case.fallback.count(other) > 1:
+        raise ValueError(f"{where}: {other!r} is listed twice")
     ranking = case.field is Field_.RANKED_ITEMS
     if ranking != (target.field is Field_.RANKED_ITEMS):
         raise ValueError(f"{where}: rankedItems use cases fall back only to each other")

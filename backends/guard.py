@@ -44,13 +44,13 @@ class Breakers:
     settings: BreakerSettings
     _circuits: dict[str, _Circuit] = field(default_factory=dict)
 
-    def before_call(self, arn: str, use_case: str) -> None:
-        """Raise CircuitOpen unless a call to `arn` may go out now."""
+    def before_call(self, arn: str, use_case: str) -> bool:
+        """Raise CircuitOpen unless a call to `arn` may go out now; True for the probe."""
         if self.settings.failures == 0:
-            return
+            return False
         circuit = self._circuits.get(arn)
         if circuit is None or circuit.state is BreakerState.CLOSED:
-            return
+            return False
         now = time.monotonic()
         # Open: after the cool-down this call is the probe, and everyone else waits for
         # its outcome. Half-open: a probe that never reported (cancelled with its
@@ -59,10 +59,17 @@ class Breakers:
             circuit.state = BreakerState.HALF_OPEN
             circuit.opened_at = now
             log.info("breaker half-open, probing", extra={"arn": arn})
-            return
+            return True
         raise CircuitOpen(
             f"calls for use case {use_case!r} are paused after repeated Personalize failures"
         )
+
+    def probe_abandoned(self, arn: str) -> None:
+        """The probe ended without news (cancelled, out of time): let the next call probe."""
+        circuit = self._circuits.get(arn)
+        if circuit is not None and circuit.state is BreakerState.HALF_OPEN:
+            circuit.state = BreakerState.OPEN
+            circuit.opened_at = time.monotonic() - self.settings.reset_after
 
     def succeeded(self, arn: str) -> None:
         circuit = self._circuits.get(arn)
@@ -113,55 +120,89 @@ class GuardedBackend:
         self, request: RecommendationRequest, deadline: float
     ) -> RecommendationResult:
         """One call, retried while it may be; `deadline` is on the `time.monotonic` clock."""
+        arn = request.arn
+        if deadline <= time.monotonic():
+            # Checked before the breaker, so a call without time never takes the probe.
+            raise DeadlineSpent(f"no time was left to call use case {request.use_case!r}")
         # Asked once per call: the retries of an admitted call (a probe's included) go on.
-        self._breakers.before_call(request.arn, request.use_case)
-        attempt = 1
-        while True:
-            try:
-                result = await self._attempt(request, deadline)
-            except DeadlineSpent:
-                # Nothing was sent: no news about the upstream's health.
-                raise
-            except SubgraphError as exc:
-                if not exc.degradable:
-                    # The service answered (e.g. InvalidInput): it is healthy.
-                    self._breakers.succeeded(request.arn)
+        probing = self._breakers.before_call(arn, request.use_case)
+        reported = failed_before = False
+        try:
+            attempt = 1
+            while True:
+                try:
+                    result = await self._attempt(request, deadline)
+                except DeadlineSpent:
+                    # Our deadline, not the upstream, ended this attempt: it says nothing
+                    # about the upstream's health unless an earlier attempt really failed.
+                    if failed_before:
+                        self._breakers.failed(arn)
+                        reported = True
                     raise
-                pause = self._backoff(attempt)
-                if (
-                    not exc.retryable
-                    or attempt >= self._settings.max_attempts
-                    or time.monotonic() + pause >= deadline
-                ):
-                    self._breakers.failed(request.arn)
-                    raise
-                log.info(
-                    "retrying personalize call",
-                    extra={"use_case": request.use_case, "attempt": attempt, "code": exc.code},
-                )
-                attempt += 1
-                await asyncio.sleep(pause)
-            else:
-                self._breakers.succeeded(request.arn)
-                return result
+                except SubgraphError as exc:
+                    if not exc.degradable:
+                        # The service answered (e.g. InvalidInput): it is healthy.
+                        self._breakers.succeeded(arn)
+                        reported = True
+                        raise
+                    failed_before = True
+                    pause = self._backoff(attempt)
+                    if (
+                        not exc.retryable
+                        or attempt >= self._settings.max_attempts
+                        or time.monotonic() + pause >= deadline
+                    ):
+                        self._breakers.failed(arn)
+                        reported = True
+                        raise
+                    log.info(
+                        "retrying personalize call",
+                        extra={"use_case": request.use_case, "attempt": attempt, "code": exc.code},
+                    )
+                    attempt += 1
+                    await asyncio.sleep(pause)
+                else:
+                    self._breakers.succeeded(arn)
+                    reported = True
+                    return result
+        finally:
+            if probing and not reported:
+                # Cancelled, or out of time: the next caller probes instead.
+                self._breakers.probe_abandoned(arn)
 
     async def _attempt(
         self, request: RecommendationRequest, deadline: float
     ) -> RecommendationResult:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DeadlineSpent(f"no time was left to call use case {request.use_case!r}")
+        use_case = request.use_case
         try:
-            # Waiting for a slot counts against the deadline too.
-            async with asyncio.timeout(min(remaining, self._attempt_timeout)):
-                async with self._limit:
-                    return await self._backend.recommend(request)
+            # A free slot is ours to wait for, bounded by the deadline only: a wait here is
+            # no fault of the upstream's.
+            async with asyncio.timeout(deadline - time.monotonic()):
+                await self._limit.acquire()
         except TimeoutError:
-            raise UpstreamTimeout(
-                f"Personalize did not answer in time for use case {request.use_case!r}"
+            raise DeadlineSpent(
+                f"the deadline passed while use case {use_case!r} waited for a connection"
             ) from None
+        try:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineSpent(f"no time was left to call use case {use_case!r}")
+            cut_short = remaining < self._attempt_timeout
+            try:
+                async with asyncio.timeout(min(remaining, self._attempt_timeout)):
+                    return await self._backend.recommend(request)
+            except TimeoutError:
+                if cut_short:
+                    raise DeadlineSpent(
+                        f"Personalize did not answer use case {use_case!r} before the deadline"
+                    ) from None
+                raise UpstreamTimeout(
+                    f"Personalize did not answer in time for use case {use_case!r}"
+                ) from None
+        finally:
+            self._limit.release()
 
     def _backoff(self, attempt: int) -> float:
-        # Full jitter: uniform in [0, min(cap, base * 2^attempt)).
-        ceiling = min(self._settings.backoff_cap, self._settings.backoff_base * 2**attempt)
+        # Full jitter after attempt n: uniform in [0, min(cap, base * 2^(n-1))).
+        ceiling = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(0, ceiling)

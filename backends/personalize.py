@@ -12,12 +12,13 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     NoCredentialsError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 
 from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.upstream import upstream_error
-from errors import UpstreamTimeout, UpstreamUnavailable
+from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from settings import PersonalizeSettings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,13 @@ class PersonalizeBackend:
             ) from exc
         except NoCredentialsError as exc:
             log.error("no AWS credentials found for Personalize")
-            raise UpstreamUnavailable("Personalize credentials are not configured") from exc
+            raise UpstreamRefused("Personalize credentials are not configured") from exc
+        except ParamValidationError as exc:
+            # botocore's own check of the request shape: a bug of ours, never retried.
+            log.error("botocore refused a request: %s", exc)
+            raise UpstreamRefused(
+                f"the request for use case {request.use_case!r} could not be sent"
+            ) from exc
         except BotoCoreError as exc:
             log.warning("personalize unreachable: %s", type(exc).__name__)
             raise UpstreamUnavailable(

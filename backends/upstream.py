@@ -1,14 +1,18 @@
 """How a Personalize error code becomes one of our errors; shared by both backends."""
 
+import re
+
 from backends.request import RecommendationRequest
 from errors import (
     SubgraphError,
     UpstreamNotFound,
+    UpstreamRefused,
     UpstreamRejectedInput,
     UpstreamThrottled,
     UpstreamUnavailable,
 )
 
+_ARN = re.compile(r"arn:[\w-]+:personalize:\S*")
 # Codes Personalize (and AWS front doors in general) use for throttling.
 _THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "ThrottledException"}
@@ -20,12 +24,19 @@ def upstream_error(
 ) -> SubgraphError:
     """The client-facing error for a Personalize error response."""
     if code == "InvalidInputException":
-        # Personalize's message names the offending parameter and carries no secrets.
-        return UpstreamRejectedInput(f"Personalize rejected the request: {message}")
+        # Personalize's message names the offending parameter; resource names are ours,
+        # not the client's business (frontends never see ARNs).
+        return UpstreamRejectedInput(
+            f"Personalize rejected the request: {_ARN.sub('<resource>', message)}"
+        )
     if code == "ResourceNotFoundException":
         return UpstreamNotFound(
             f"the Personalize resource behind use case {request.use_case!r} was not found"
         )
     if code in _THROTTLING or status == 429:
         return UpstreamThrottled(f"Personalize throttled use case {request.use_case!r}")
+    if 400 <= status < 500:
+        # AccessDenied, expired tokens, validation of the request's shape: retrying
+        # the same request cannot help.
+        return UpstreamRefused(f"Personalize refused use case {request.use_case!r} ({code})")
     return UpstreamUnavailable(f"Personalize failed for use case {request.use_case!r}")

@@ -7,6 +7,7 @@ holds the operation's budget (distinct calls) and deadline.
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +27,13 @@ class Answer:
     source: str
 
 
-class RecommendationLoader(DataLoader[RecommendationRequest, Answer]):
-    """Loads recommendations for one GraphQL operation; never shared between operations."""
+class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answer]"]):
+    """Loads recommendations for one GraphQL operation; never shared between operations.
+
+    The loader hands out one task per distinct call rather than the answer itself:
+    aiodataloader settles a whole batch at once, and a field whose call failed at once
+    must be free to start its fallback without waiting for its slowest sibling.
+    """
 
     def __init__(self, backend: GuardedBackend, *, max_calls: int, deadline: float) -> None:
         super().__init__()
@@ -37,31 +43,26 @@ class RecommendationLoader(DataLoader[RecommendationRequest, Answer]):
         # On the time.monotonic clock: every call of the operation ends by then.
         self.deadline = deadline
 
-    @property
-    def calls_made(self) -> int:
-        return self._max_calls - self._calls_left
+    async def answer(self, key: RecommendationRequest) -> Answer:
+        """The answer for `key`, sharing the call with every equal request of the operation."""
+        task = await self.load(key)
+        return await asyncio.shield(task)
 
-    # aiodataloader accepts an Exception in place of a value; its stubs do not say so.
-    async def batch_load_fn(  # type: ignore[override]
+    async def batch_load_fn(
         self, keys: Sequence[RecommendationRequest]
-    ) -> list[Answer | Exception]:
-        outcomes = await asyncio.gather(*(self._call(key) for key in keys), return_exceptions=True)
-        answers: list[Answer | Exception] = []
-        for key, outcome in zip(keys, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                # A failure is an answer for the fields waiting now, never a cached one.
-                self.clear(key)
-                answers.append(outcome)
-            elif isinstance(outcome, BaseException):
-                # Cancellation and interpreter exits must propagate, not become a field error.
-                raise outcome
-            else:
-                answers.append(outcome)
-        return answers
+    ) -> list["asyncio.Task[Answer]"]:
+        # Created in field order, so the budget is spent in the order fields asked.
+        tasks = [asyncio.ensure_future(self._call(key)) for key in keys]
+        for key, task in zip(keys, tasks, strict=True):
+            task.add_done_callback(functools.partial(self._settled, key))
+        return tasks
+
+    def _settled(self, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
+        # A failure answers the fields waiting now and is never cached for later ones.
+        if task.cancelled() or task.exception() is not None:
+            self.clear(key)
 
     async def _call(self, key: RecommendationRequest) -> Answer:
-        # Spent in the order the fields asked, before any await: the first N distinct
-        # calls go out and the rest cost nothing.
         if self._calls_left <= 0:
             raise OperationTooExpensive(
                 f"this operation needs more than {self._max_calls} distinct Personalize calls; "

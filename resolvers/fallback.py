@@ -67,7 +67,7 @@ async def fallback(
     for name in case.fallback:
         other = settings.use_cases[name]
         try:
-            answer = await loader.load(_retarget(request, name, other))
+            answer = await loader.answer(_retarget(request, name, other))
         except SubgraphError as exc:
             if not exc.degradable:
                 # Out of budget or rejected: later links would fare no better.

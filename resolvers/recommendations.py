@@ -48,7 +48,7 @@ async def _load(info: strawberry.Info, request: RecommendationRequest) -> Recomm
     context: Context = info.context
     loader = context.loaders.recommendations
     try:
-        answer = await loader.load(request)
+        answer = await loader.answer(request)
     except SubgraphError as exc:
         if not exc.degradable:
             raise

@@ -7,8 +7,10 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, ValidationCache
 from strawberry.federation import Schema
-from strawberry.types import ExecutionContext
+from strawberry.federation.schema import FederationAny
+from strawberry.types import ExecutionContext, Info
 
+from errors import InvalidArgument
 from resolvers.recommendations import (
     item_related,
     popular_items,
@@ -57,11 +59,45 @@ def _filtering(inputs: Inputs, *, promotion: bool) -> list[Arg]:
 
 
 class SubgraphSchema(Schema):
-    """The federation schema, minus Strawberry's logging of every error with a traceback.
+    """The federation schema, with expected errors kept quiet and representations checked.
 
     Client mistakes and upstream failures are expected and already coded; the unexpected
     ones are logged once, with their traceback, by ErrorCodes.
     """
+
+    # The entity types `_entities` resolves; set once the types exist.
+    entity_names: frozenset[str] = frozenset()
+
+    # Strawberry builds the `_entities` field from this signature: keep its annotations.
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Strawberry's resolver, after refusing representations it would crash on.
+
+        A representation that is not an object with the `__typename` of one of our
+        entities gets a coded error at its own index instead of failing the whole list.
+        """
+        results: list[Any] = [None] * len(representations)
+        raw: list[Any] = list(representations)
+        good: list[tuple[int, dict[str, Any]]] = []
+        for index, representation in enumerate(raw):
+            typename = (
+                representation.get("__typename") if isinstance(representation, dict) else None
+            )
+            if isinstance(typename, str) and typename in self.entity_names:
+                # Strawberry pops `__typename` from the dict it is given: give it a copy.
+                good.append((index, dict(representation)))
+            else:
+                names = ", ".join(sorted(self.entity_names))
+                results[index] = InvalidArgument(
+                    f"representations[{index}] must be an object whose __typename is one of {names}"
+                )
+        # Representations are `_Any` scalars: plain dicts at run time.
+        chosen: list[Any] = [r for _, r in good]
+        resolved = super().entities_resolver(info, chosen) if good else []
+        for (index, _), result in zip(good, resolved, strict=True):
+            results[index] = result
+        return results  # Exceptions in place: each becomes an error at its own index.
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -139,7 +175,7 @@ def build_schema(settings: Settings) -> Schema:
     # Built once: the same rule classes every time keep the validation cache's key stable.
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
     max_tokens = settings.limits.max_tokens
-    return SubgraphSchema(
+    schema = SubgraphSchema(
         query=query,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
@@ -152,3 +188,5 @@ def build_schema(settings: Settings) -> Schema:
             lambda: ValidationCache(maxsize=256),
         ],
     )
+    schema.entity_names = frozenset({settings.federation.user_type, settings.federation.item_type})
+    return schema

@@ -3,8 +3,8 @@
 Depth and aliases are validation rules, so they run once per distinct document under
 the validation cache and report errors with their own `extensions.code`. Fields inside
 `__schema` / `__type` do not count towards depth (the standard introspection query is
-15 deep); turn introspection off in production instead. The token limit is graphql-core's
-own parser limit, which stops parsing early.
+15 deep) but their aliases do; turn introspection off in production. The token limit
+is graphql-core's own parser limit, which stops parsing early.
 """
 
 from collections.abc import Iterator
@@ -32,26 +32,53 @@ _INTROSPECTION = frozenset({"__schema", "__type"})
 TOKEN_LIMIT_MESSAGE = "Document contains more than"
 
 
-def _walk(
-    context: ASTValidationContext, selection_set: SelectionSetNode, seen: frozenset[str]
-) -> Iterator[tuple[FieldNode, int]]:
-    """Every field below `selection_set` with its depth, fragments expanded."""
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value in _INTROSPECTION:
-                continue
-            yield selection, 1
-            if selection.selection_set is not None:
-                for field, depth in _walk(context, selection.selection_set, seen):
-                    yield field, depth + 1
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = context.get_fragment(name)
-            # A cycle is reported by NoFragmentCyclesRule; just do not follow it.
-            if fragment is not None and name not in seen:
-                yield from _walk(context, fragment.selection_set, seen | {name})
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _walk(context, selection.selection_set, seen)
+class _Measure:
+    """Depth and alias count of selection sets, each fragment measured once.
+
+    Expanding fragments at every spread would take exponential time on a small
+    document (each fragment spreading the next twice); measuring each fragment once
+    keeps validation linear. Alias counts are capped just past the limit.
+    """
+
+    def __init__(self, context: ASTValidationContext, alias_cap: int) -> None:
+        self._context = context
+        self._cap = alias_cap
+        self._fragments: dict[str, tuple[int, int]] = {}
+
+    def selection_set(self, selection_set: SelectionSetNode) -> tuple[int, int]:
+        depth = aliases = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                below, below_aliases = (
+                    self.selection_set(selection.selection_set)
+                    if selection.selection_set is not None
+                    else (0, 0)
+                )
+                # Introspection's own nesting (15 levels in the standard query) is not
+                # held to the depth limit; its aliases still count.
+                if selection.name.value not in _INTROSPECTION:
+                    depth = max(depth, 1 + below)
+                aliases += below_aliases + (selection.alias is not None)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment_depth, fragment_aliases = self.fragment(selection.name.value)
+                depth = max(depth, fragment_depth)
+                aliases += fragment_aliases
+            elif isinstance(selection, InlineFragmentNode):
+                inline_depth, inline_aliases = self.selection_set(selection.selection_set)
+                depth = max(depth, inline_depth)
+                aliases += inline_aliases
+        return depth, min(aliases, self._cap)
+
+    def fragment(self, name: str) -> tuple[int, int]:
+        known = self._fragments.get(name)
+        if known is not None:
+            return known
+        definition = self._context.get_fragment(name)
+        # Marked first: a cycle (reported by NoFragmentCyclesRule) measures as nothing.
+        self._fragments[name] = (0, 0)
+        if definition is not None:
+            self._fragments[name] = self.selection_set(definition.selection_set)
+        return self._fragments[name]
 
 
 def _limit_error(message: str, node: Any, code: str) -> GraphQLError:
@@ -63,10 +90,8 @@ def limit_rules(limits: LimitsSettings) -> list[type[ASTValidationRule]]:
 
     class OperationLimits(ASTValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            depth = aliases = 0
-            for field, level in _walk(self.context, node.selection_set, frozenset()):
-                depth = max(depth, level)
-                aliases += field.alias is not None
+            measure = _Measure(self.context, limits.max_aliases + 1)
+            depth, aliases = measure.selection_set(node.selection_set)
             name = node.name.value if node.name else "anonymous"
             if depth > limits.max_depth:
                 self.report_error(

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from graphql import ExecutionResult
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.http.ides import get_graphql_ide_html
@@ -152,16 +152,19 @@ class GraphQLEndpoint:
             body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
             status = 200 if exc.graphql and media == JSON else exc.status
             return self._response(body, status, media, exc.headers)
+        # Field errors have a path; errors before execution (parse, validation, limits,
+        # variable values) do not. An executed operation keeps `data`, even null.
+        executed = result.data is not None or any(e.path for e in result.errors or ())
         payload: dict[str, Any] = {}
-        if result.data is not None:
+        if executed:
             payload["data"] = result.data
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
         if result.extensions:
             payload["extensions"] = result.extensions
-        # Without data nothing was executed: a request error, which the newer media type
-        # reports with 400. Legacy JSON clients get 200 for any well-formed request.
-        status = 400 if media == GRAPHQL_RESPONSE and result.data is None else 200
+        # A request error is 400 under the newer media type; legacy JSON clients get 200
+        # for any well-formed request.
+        status = 400 if media == GRAPHQL_RESPONSE and not executed else 200
         return self._response(payload, status, media)
 
     def _check_secret(self, request: Request) -> None:
@@ -198,17 +201,21 @@ class GraphQLEndpoint:
         )
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 raise RequestError(400, "BAD_REQUEST", "Content-Length is not a number")
             if int(declared) > self._max_body:
                 raise too_large
         chunks = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max_body:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self._max_body:
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # Nobody is left to read the answer; this one is for the access log.
+            raise RequestError(400, "BAD_REQUEST", "the client went away mid-body") from None
         return b"".join(chunks)
 
     async def _execute(self, request: Request, params: dict[str, Any]) -> ExecutionResult:
@@ -239,11 +246,18 @@ class GraphQLEndpoint:
                 operation_extensions=extensions,
             )
         except InvalidOperationTypeError:
+            if request.method == "GET":
+                raise RequestError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "only queries may be sent with GET; use POST",
+                    {"Allow": "POST"},
+                ) from None
             raise RequestError(
-                405,
-                "METHOD_NOT_ALLOWED",
-                "only queries may be sent with GET; use POST",
-                {"Allow": "POST"},
+                400,
+                "GRAPHQL_VALIDATION_FAILED",
+                "this endpoint serves queries and mutations, not subscriptions",
+                graphql=True,
             ) from None
         except CannotGetOperationTypeError:
             name = f" named {operation_name!r}" if operation_name else ""

@@ -245,3 +245,27 @@ def test_cors_allows_only_the_configured_origins(
     assert "access-control-allow-origin" not in refused.headers
     # The default subgraph sends no CORS headers at all.
     assert "access-control-allow-origin" not in preflight(ORIGIN, local_subgraph.url).headers
+
+
+def test_subscriptions_over_post_are_refused_as_graphql_errors(local_subgraph: Subgraph) -> None:
+    request = {"query": "subscription { ticks }"}
+    modern = post(local_subgraph.url, request, accept=GRAPHQL_RESPONSE)
+    assert modern.status_code == 400
+    assert error_codes(modern) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert post(local_subgraph.url, request).status_code == 200
+
+
+def test_bad_representations_get_coded_errors_at_their_index(local_subgraph: Subgraph) -> None:
+    query = """{ _entities(representations: [
+        "x", {id: "1"}, {__typename: "User", id: "user-0001"}, {__typename: "Nope", id: "1"},
+        {__typename: "User"}, {__typename: "User", id: {a: 1}}]) {
+          ... on User { id recommendations(numResults: 1) { source } } } }"""
+    response = post(local_subgraph.url, {"query": query}, accept=GRAPHQL_RESPONSE)
+    # Executed: 200 and data, whatever the errors.
+    assert response.status_code == 200
+    body = response.json()
+    entities = body["data"]["_entities"]
+    assert entities[2] == {"id": "user-0001", "recommendations": {"source": "LOCAL"}}
+    assert [e is None for e in entities] == [True, True, False, True, True, True]
+    assert sorted(e["path"][1] for e in body["errors"]) == [0, 1, 3, 4, 5]
+    assert set(error_codes(response)) == {"BAD_USER_INPUT"}
