@@ -12,8 +12,9 @@ from tests.servers import free_port, python, running
 
 
 def test_sigterm_drains_requests_in_flight(logs: Path, fresh_emulator: Emulator) -> None:
-    # Every Personalize call takes 1 s, so the request is surely in flight at SIGTERM.
-    fresh_emulator.faults(delay_ms=1000)
+    # Every Personalize call takes 0.6 s (within the 1 s read timeout), so the request is
+    # surely in flight at SIGTERM.
+    fresh_emulator.faults(delay_ms=600)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
