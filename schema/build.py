@@ -5,7 +5,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ValidationCache
+from strawberry.extensions import AddValidationRules
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
@@ -17,8 +17,10 @@ from resolvers.recommendations import (
     user_ranked_items,
     user_recommendations,
 )
+from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
+from schema.execution import SubgraphExecutionContext
 from schema.fields import Arg, resolver_field
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
@@ -106,8 +108,12 @@ class SubgraphSchema(Schema):
             log.debug("graphql error at %s: %s", error.path, error.message)
 
 
-def build_schema(settings: Settings) -> Schema:
-    """Generate types from configuration and assemble the federation schema."""
+def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
+    """Generate types from configuration and assemble the federation schema.
+
+    `fast_lists=False` leaves every field to graphql-core, the reference the fast
+    path is tested against.
+    """
     inputs = build_inputs(settings)
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
 
@@ -175,18 +181,28 @@ def build_schema(settings: Settings) -> Schema:
     # Built once: the same rule classes every time keep the validation cache's key stable.
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
     max_tokens = settings.limits.max_tokens
+    documents = DocumentStore()
+    execution = type(
+        "SubgraphExecutionContext",
+        (SubgraphExecutionContext,),
+        {
+            "item_type_name": settings.federation.item_type,
+            "item_key": settings.federation.item_key,
+        },
+    )
     schema = SubgraphSchema(
         query=query,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
-        # No ParserCache: it raises syntax errors while the parsing hooks are being
-        # entered, which skips every extension's exit, ErrorCodes' included.
+        # Order matters: the rules and the token limit are set in on_operation, before
+        # the document cache parses or validates anything.
         extensions=[
             ErrorCodes,
             lambda: TokenLimit(max_tokens),
             lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=256),
+            lambda: DocumentCache(documents),
         ],
+        execution_context_class=execution if fast_lists else None,
     )
     schema.entity_names = frozenset({settings.federation.user_type, settings.federation.item_type})
     return schema

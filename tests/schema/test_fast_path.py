@@ -1,0 +1,121 @@
+"""The fast list path answers exactly what graphql-core answers, errors included.
+
+Each query runs twice in-process on the embedded engine: through the schema with the
+fast path and through one without it; the JSON must be identical.
+"""
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from backends.guard import Breakers, GuardedBackend
+from backends.local import LocalBackend
+from loaders.recommendations import operation_loaders
+from resolvers.context import Context
+from schema.build import build_schema
+from schema.execution import _compile
+from settings import Settings, load_settings
+
+USERS = '{__typename: "User", id: "user-0007"}, {__typename: "User", id: "user-0042"}'
+QUERIES = [
+    # The gateway's batch shape.
+    f"""{{ _entities(representations: [{USERS}]) {{ ... on User {{
+        recommendations(numResults: 5) {{
+          recommendationId items {{ itemId score item {{ __typename id }} }} }} }} }} }}""",
+    # Aliases, __typename everywhere, every leaf.
+    """{ popularItems(numResults: 4) { __typename a: items { __typename b: itemId score
+         promotionName reasons c: item { __typename d: id } } } }""",
+    # Named and inline fragments, the same field twice.
+    """query { popularItems(numResults: 3) {
+         items { ...P ... on PredictedItem { itemId score } } } }
+       fragment P on PredictedItem { itemId item { id } }""",
+    # @skip/@include with variables.
+    """query($yes: Boolean!, $no: Boolean!) { popularItems(numResults: 3) {
+         items { itemId @include(if: $yes) score @skip(if: $yes)
+                 item @include(if: $no) { id } } } }""",
+    # A field the fast path does not cover (Item.related): the general path answers.
+    """{ popularItems(numResults: 2) { items { itemId item { id related(numResults: 2) {
+         items { itemId item { id } } } } } } }""",
+    # Promotions and reasons.
+    """{ _entities(representations: [{__typename: "User", id: "user-0003"}]) { ... on User {
+         recommendations(numResults: 6, promotion: {name: "cheap", percentPromotedItems: 50,
+           filter: {maxPrice: {maxPrice: 20}}}) { items { itemId promotionName reasons } } } } }""",
+    # Errors next to fast lists: a failed field and a good one.
+    """{ good: popularItems(numResults: 2) { items { itemId } }
+         bad: popularItems(numResults: 900) { items { itemId } } }""",
+    # Ranked items, unknown ones included.
+    """{ _entities(representations: [{__typename: "User", id: "user-0011"}]) { ... on User {
+         rankedItems(itemIds: ["item-0001", "nope", "item-0300"]) {
+           items { itemId score } } } } }""",
+]
+VARIABLES = {"yes": True, "no": False}
+RECOMMENDATION_ID = re.compile(rb'"recommendationId":"[^"]*"')
+
+
+@pytest.fixture(scope="module")
+async def backend() -> AsyncIterator[LocalBackend]:
+    async with LocalBackend.open(load_settings().local) as local:
+        yield local
+
+
+async def answer(schema: Any, settings: Settings, backend: LocalBackend, query: str) -> bytes:
+    guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
+    context = Context(
+        loaders=operation_loaders(guarded, max_calls=100, deadline_s=5.0), settings=settings
+    )
+    result = await schema.execute(query, variable_values=VARIABLES, context_value=context)
+    errors = [e.formatted for e in result.errors or []]
+    # Each call gets a fresh recommendationId; everything else must be equal.
+    return RECOMMENDATION_ID.sub(
+        b'"recommendationId":"-"', orjson.dumps({"data": result.data, "errors": errors})
+    )
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_the_fast_path_answers_what_graphql_core_answers(
+    backend: LocalBackend, query: str
+) -> None:
+    settings = load_settings()
+    before = _compile.cache_info()
+    fast = await answer(build_schema(settings), settings, backend, query)
+    after = _compile.cache_info()
+    # The fast path really built lists for this query.
+    assert after.hits + after.misses > before.hits + before.misses
+    general = await answer(build_schema(settings, fast_lists=False), settings, backend, query)
+    assert fast == general
+    assert b'"item-' in fast
+
+
+async def test_metadata_lists_match_too(backend: LocalBackend) -> None:
+    settings = load_settings()
+    cases = dict(settings.use_cases)
+    cases["withColumns"] = cases["userPersonalization"].model_copy(
+        update={"metadata_columns": ("CATEGORY", "PRICE")}
+    )
+    with_columns = settings.model_copy(update={"use_cases": cases})
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
+        ... on User { recommendations(useCase: WITH_COLUMNS, numResults: 3) {
+          items { itemId metadata { __typename key v: value } } } } } }"""
+    fast = await answer(build_schema(with_columns), with_columns, backend, query)
+    general = await answer(
+        build_schema(with_columns, fast_lists=False), with_columns, backend, query
+    )
+    assert fast == general
+    assert b'"key":"CATEGORY"' in fast
+
+
+async def test_documents_are_parsed_and_validated_once(backend: LocalBackend) -> None:
+    settings = load_settings()
+    schema = build_schema(settings)
+    invalid = "{ popularItems { nope } }"
+    first = await answer(schema, settings, backend, invalid)
+    second = await answer(schema, settings, backend, invalid)
+    # The cached validation answers the same, code included.
+    assert first == second
+    assert b"GRAPHQL_VALIDATION_FAILED" in first
+    # A syntax error is not cached and keeps its code.
+    broken = await answer(schema, settings, backend, "{ popularItems {")
+    assert b"GRAPHQL_PARSE_FAILED" in broken
