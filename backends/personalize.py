@@ -36,6 +36,9 @@ def client_config(settings: PersonalizeSettings) -> AioConfig:
         read_timeout=settings.read_timeout,
         retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=settings.max_concurrency,
+        # resolvers/arguments.py checks every limit of the model (botocore checks only
+        # required/type/min); validating twice costs about a quarter of a call's CPU.
+        parameter_validation=False,
     )
 
 
