@@ -11,6 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import uvicorn
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -19,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backends.base import RecommendationBackend
+from backends.cache import CachedBackend, CallMetrics, open_store
 from backends.guard import Breakers, GuardedBackend
 from errors import ConfigurationError
 from loaders.recommendations import operation_loaders
@@ -66,14 +75,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
     settings = _checked_settings(settings)
     schema = build_schema(settings)
+    # The app's own registry, not the process-wide default: several apps in one process
+    # (tests) would otherwise register the same metrics twice.
+    registry = _registry()
+    metrics = CallMetrics(registry, settings.use_cases)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             backend = await stack.enter_async_context(_open_backend(settings))
+            store = await stack.enter_async_context(open_store(settings.cache))
             app.state.breakers = Breakers(settings.breaker)
-            app.state.backend = GuardedBackend(backend, settings.personalize, app.state.breakers)
-            log.info("backend %s ready", backend.source)
+            guarded = GuardedBackend(backend, settings.personalize, app.state.breakers)
+            cached = CachedBackend(guarded, store, settings, metrics)
+            # Unwound first: calls still in flight end before the store and backend close.
+            stack.push_async_callback(cached.aclose)
+            app.state.backend = cached
+            log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
             yield
 
     def context(request: Request) -> Context:
@@ -88,6 +106,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     middleware = [Middleware(RequestIdMiddleware, header=settings.server.request_id_header)]
     if settings.server.cors_origins:
@@ -106,10 +127,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # No `methods`: the endpoint answers other methods itself, with a coded error.
             Route("/graphql", GraphQLEndpoint(schema, settings, context)),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
+
+
+def _registry() -> CollectorRegistry:
+    """A registry with the usual process, platform and GC metrics besides ours."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+def _describe(settings: Settings) -> str:
+    if not settings.cache.enabled:
+        return "off"
+    cached = [n for n, u in settings.use_cases.items() if u.keeps_answers]
+    return f"{settings.cache.backend} for {', '.join(cached) or 'no use case'}"
 
 
 def main() -> None:

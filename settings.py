@@ -215,6 +215,55 @@ class FederationSettings(_Section):
         return self
 
 
+# Values a Redis key prefix may hold: no spaces or control characters, which would make
+# keys awkward to inspect and to delete by pattern.
+_KEY_PREFIX = re.compile(r"[!-~]{0,100}")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class CacheSettings(_Section):
+    """Where successful answers are kept: this process's memory, or a Redis every replica shares.
+
+    How long each use case keeps them is its own `cache_ttl` and `stale_ttl`.
+    """
+
+    # False keeps nothing anywhere (concurrent identical calls are still shared).
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Each Redis command gets this long, connecting included; past it the lookup is a
+    # miss and Personalize answers, so a slow Redis costs a request at most this much.
+    redis_timeout: float = Field(default=0.1, gt=0, le=5)
+    # The memory backend's bound: least recently used answers go first.
+    max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    # Every Redis key starts with this; change it to drop every cached answer at once.
+    key_prefix: str = "personalize-subgraph:"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(_REDIS_SCHEMES):
+            raise ValueError("the Redis URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        if not _KEY_PREFIX.fullmatch(value):
+            raise ValueError("the key prefix must be at most 100 printable ASCII characters")
+        return value
+
+
+# What `cache_ttl` is when a use case does not say: an answer that is the same for every
+# user is worth reusing; a per-user one is seldom asked twice within minutes.
+_DEFAULT_CACHE_TTL: dict[Input, float] = {
+    Input.NONE: 300.0,
+    Input.ITEM: 300.0,
+    Input.USER: 0.0,
+    Input.USER_AND_ITEM: 0.0,
+}
+
+
 class LocalSettings(_Section):
     """The embedded engine used when backend = "local"."""
 
@@ -240,6 +289,28 @@ class UseCaseSettings(_Section):
     fallback_items: tuple[str, ...] = ()
     # rankedItems only: as a last resort, return the given items in the given order.
     fallback_to_input: bool = False
+    # Seconds a successful answer is reused (0: off). Unset, it follows `input`: 300 for
+    # "none" and "item", 0 for "user" and "user_and_item".
+    cache_ttl: float = Field(default=0.0, ge=0, le=86_400)
+    # Seconds past `cache_ttl` an answer may still be served when Personalize fails (and
+    # not the client); 0: never.
+    stale_ttl: float = Field(default=0.0, ge=0, le=604_800)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_cache_ttl(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cache_ttl" not in data:
+            try:
+                kind = Input(str(data.get("input")))
+            except ValueError:
+                return data  # the field's own validation names the problem
+            data = {**data, "cache_ttl": _DEFAULT_CACHE_TTL[kind]}
+        return data
+
+    @property
+    def keeps_answers(self) -> bool:
+        """Whether successful answers are stored at all (fresh or for stale use)."""
+        return self.cache_ttl > 0 or self.stale_ttl > 0
 
     @field_validator("fallback_items")
     @classmethod
@@ -333,6 +404,7 @@ class Settings(BaseSettings):
     local: LocalSettings = LocalSettings()
     limits: LimitsSettings = LimitsSettings()
     breaker: BreakerSettings = BreakerSettings()
+    cache: CacheSettings = CacheSettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
 

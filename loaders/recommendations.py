@@ -11,12 +11,23 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiodataloader import DataLoader
 
-from backends.guard import GuardedBackend
 from backends.request import RecommendationRequest, RecommendationResult
 from errors import OperationTooExpensive
+
+
+class DeadlineBackend(Protocol):
+    """What the loader calls: `backends.guard.GuardedBackend`, or the cache in front of it."""
+
+    @property
+    def source(self) -> str: ...
+
+    async def recommend(
+        self, request: RecommendationRequest, deadline: float
+    ) -> RecommendationResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +46,7 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
     must be free to start its fallback without waiting for its slowest sibling.
     """
 
-    def __init__(self, backend: GuardedBackend, *, max_calls: int, deadline: float) -> None:
+    def __init__(self, backend: DeadlineBackend, *, max_calls: int, deadline: float) -> None:
         super().__init__()
         self._backend = backend
         self._calls_left = max_calls
@@ -80,7 +91,7 @@ class Loaders:
     recommendations: RecommendationLoader
 
 
-def operation_loaders(backend: GuardedBackend, *, max_calls: int, deadline_s: float) -> Loaders:
+def operation_loaders(backend: DeadlineBackend, *, max_calls: int, deadline_s: float) -> Loaders:
     """Fresh loaders for one operation whose deadline starts now."""
     return Loaders(
         recommendations=RecommendationLoader(

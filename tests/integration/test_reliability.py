@@ -69,6 +69,9 @@ def subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
             "SUBGRAPH_PERSONALIZE__BACKOFF_BASE": "0.01",
             "SUBGRAPH_PERSONALIZE__BACKOFF_CAP": "0.05",
             "SUBGRAPH_LIMITS__MAX_CALLS": "4",
+            # These tests ask the same popular lists again to watch a failing upstream;
+            # cached answers (popularItems keeps them 300 s by default) would hide it.
+            "SUBGRAPH_CACHE__ENABLED": "false",
         },
     )
 
