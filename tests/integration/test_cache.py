@@ -7,6 +7,7 @@ counters tell how many calls really went out; the Redis tests start a real redis
 
 import asyncio
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
@@ -206,7 +207,7 @@ def test_identical_concurrent_operations_share_one_call(
     coalesced = metric(
         cached, "personalize_subgraph_calls_saved_total", reason="coalesced", **labels
     )
-    fresh_emulator.faults(delay_ms=400)
+    fresh_emulator.faults(delay_ms=500)
 
     async def ask_together() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=10) as client:
@@ -421,7 +422,7 @@ def test_cache_keys_name_every_field_and_agree_across_processes() -> None:
     other = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO_ROOT,
-        env={"PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         check=True,
