@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -369,9 +369,16 @@ class CachedBackend:
         await self._calls.aclose()
 
     async def recommend(
-        self, request: RecommendationRequest, deadline: float
+        self,
+        request: RecommendationRequest,
+        deadline: float,
+        spend: Callable[[], None] | None = None,
     ) -> RecommendationResult:
-        """The answer for `request`; `deadline` is on the `time.monotonic` clock."""
+        """The answer for `request`; `deadline` is on the `time.monotonic` clock.
+
+        `spend` is called only when a new Personalize call is about to be made (not for
+        a stored answer, nor for joining a call in flight), and may refuse by raising.
+        """
         case = self._use_cases.get(request.use_case)
         keep = self._enabled and case is not None and case.keeps_answers
         entry: Entry | None = None
@@ -383,7 +390,7 @@ class CachedBackend:
                 return entry.result
         call = functools.partial(self._call, request, deadline, case if keep else None)
         try:
-            result, joined = await self._calls.run(request, call, deadline)
+            result, joined = await self._calls.run(request, call, deadline, spend)
         except SubgraphError as exc:
             if (
                 exc.degradable

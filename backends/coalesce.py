@@ -30,18 +30,25 @@ class Coalescer(Generic[K, V]):
         return len(self._in_flight)
 
     async def run(
-        self, key: K, call: Callable[[], Awaitable[V]], deadline: float
+        self,
+        key: K,
+        call: Callable[[], Awaitable[V]],
+        deadline: float,
+        spend: Callable[[], None] | None = None,
     ) -> tuple[V, bool]:
         """The outcome of the call for `key`, and whether it was joined rather than made.
 
-        `call` makes the call when nobody else is making it; it is expected to end by its
-        own caller's deadline. `deadline` (time.monotonic) bounds this caller's wait only:
-        past it, DeadlineSpent, while the call goes on for whoever else waits.
+        `call` makes the call when nobody else is making it (after `spend`, which may
+        refuse by raising); it is expected to end by its own caller's deadline.
+        `deadline` (time.monotonic) bounds this caller's wait only: past it,
+        DeadlineSpent, while the call goes on for whoever else waits.
         """
         while True:
             task = self._in_flight.get(key)
             joined = task is not None
             if task is None:
+                if spend is not None:
+                    spend()
                 task = asyncio.ensure_future(call())
                 self._in_flight[key] = task
                 task.add_done_callback(functools.partial(self._forget, key))

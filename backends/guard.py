@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -117,9 +118,17 @@ class GuardedBackend:
         return self._backend.source
 
     async def recommend(
-        self, request: RecommendationRequest, deadline: float
+        self,
+        request: RecommendationRequest,
+        deadline: float,
+        spend: Callable[[], None] | None = None,
     ) -> RecommendationResult:
-        """One call, retried while it may be; `deadline` is on the `time.monotonic` clock."""
+        """One call, retried while it may be; `deadline` is on the `time.monotonic` clock.
+
+        `spend` is called before the call is made, and may refuse it by raising.
+        """
+        if spend is not None:
+            spend()
         arn = request.arn
         if deadline <= time.monotonic():
             # Checked before the breaker, so a call without time never takes the probe.

@@ -9,7 +9,7 @@ holds the operation's budget (distinct calls) and deadline.
 import asyncio
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,7 +26,10 @@ class DeadlineBackend(Protocol):
     def source(self) -> str: ...
 
     async def recommend(
-        self, request: RecommendationRequest, deadline: float
+        self,
+        request: RecommendationRequest,
+        deadline: float,
+        spend: Callable[[], None] | None = None,
     ) -> RecommendationResult: ...
 
 
@@ -74,14 +77,19 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
             self.clear(key)
 
     async def _call(self, key: RecommendationRequest) -> Answer:
+        spend = functools.partial(self._spend, key)
+        result = await self._backend.recommend(key, self.deadline, spend)
+        return Answer(result=result, source=self._backend.source)
+
+    def _spend(self, key: RecommendationRequest) -> None:
+        # Called by the backend only when a real Personalize call is about to go out:
+        # stored answers and calls joined in flight cost the operation nothing.
         if self._calls_left <= 0:
             raise OperationTooExpensive(
                 f"this operation needs more than {self._max_calls} distinct Personalize calls; "
                 f"use case {key.use_case!r} was not called"
             )
         self._calls_left -= 1
-        result = await self._backend.recommend(key, self.deadline)
-        return Answer(result=result, source=self._backend.source)
 
 
 @dataclass(frozen=True, slots=True)

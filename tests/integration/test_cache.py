@@ -501,3 +501,37 @@ async def test_a_joiner_with_time_left_asks_again_when_the_call_ran_out_of_its_m
     assert await calls.run("k", answer, time.monotonic() + 5) == ("answer", False)
     with pytest.raises(DeadlineSpent):
         await leader
+
+
+@pytest.fixture(scope="module")
+def frugal(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
+    """Two Personalize calls per operation at most, memory cache on."""
+    yield from start_subgraph(
+        logs,
+        "subgraph-frugal",
+        {
+            **UPSTREAM,
+            "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
+            "SUBGRAPH_LIMITS__MAX_CALLS": "2",
+        },
+    )
+
+
+def test_stored_answers_cost_nothing_from_the_call_budget(
+    frugal: Subgraph, fresh_emulator: Emulator
+) -> None:
+    def fields(*sizes: int) -> str:
+        return " ".join(
+            f"n{n}: popularItems(useCase: MOST_VIEWED, numResults: {n}) {{ source }}" for n in sizes
+        )
+
+    assert "errors" not in frugal.query(f"{{ {fields(1, 2)} }}")
+    assert fresh_emulator.calls() == 2
+    # Two stored answers and two new calls: within a budget of two calls.
+    body = frugal.query(f"{{ {fields(1, 2, 3, 4)} }}")
+    assert "errors" not in body, body
+    assert fresh_emulator.calls() == 4
+    # A third new call is over the budget.
+    body = frugal.query(f"{{ {fields(5, 6, 7)} }}")
+    assert codes(body) == ["OPERATION_TOO_EXPENSIVE"]
+    assert fresh_emulator.calls() == 6
