@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 WORKERS ?= 1
 export WORKERS
 
-.PHONY: serve test soak lint format emulator schema check-supergraph clean
+.PHONY: serve test soak bench lint format emulator schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -38,6 +38,9 @@ test: .venv/.synced node_modules/.installed
 
 soak: .venv/.synced node_modules/.installed  ## the fault-injected load test for LOAD_SECONDS (default 300)
 	LOAD_SECONDS=$${LOAD_SECONDS:-300} $(RUN) pytest -s tests/load
+
+bench: .venv/.synced  ## speed and cost side by side: service, naive Strawberry, orjson floor (BENCH_ARGS=--quick)
+	$(RUN) python -m bench.service $(BENCH_ARGS)
 
 schema: .venv/.synced  ## regenerate schema.graphql (the subgraph SDL, committed)
 	$(RUN) python -m federation.sdl write

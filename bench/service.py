@@ -1,0 +1,878 @@
+"""`make bench`: speed and cost of the subgraph, side by side with a naive one and the floor.
+
+``python -m bench.service [--delay-ms 20] [--seconds 3] [--concurrency 1,8,32] [--quick]``
+
+Starts, as real processes on free loopback ports: the Personalize Runtime emulator
+(a fixed `--delay-ms` per call), our subgraph (`python server.py` on the aioboto3 path,
+pointed at the emulator) and the naive Strawberry subgraph (`bench.naive_subgraph`).
+Then it drives each workload of `bench.workloads` at each concurrency with an async
+httpx client, every cell bounded by time (`--seconds`) and by count (`--max-queries`),
+and measures per cell:
+
+- queries/s: completed queries over the cell's wall time;
+- p50/p99 latency minus the injected delay (each workload's calls run concurrently, so
+  an ideal query takes one delay; the rest is overhead: client, server, emulator);
+- Personalize calls per query: the emulator's call counter delta over queries;
+- CPU ms per query: utime + stime of the server process and its children, if any
+  (`WORKERS`, default 1; from /proc/<pid>/stat, the emulator excluded) over queries.
+
+The floor is measured in this process: for each workload, the same response JSON is
+built as plain dicts from the raw (itemId, score) lists of one real answer and
+serialised with orjson; its CPU time per query (time.process_time over many
+repetitions) is compared with the server's CPU per query (ratio service/floor).
+
+The zipf workload (product pages + best sellers, Zipf-distributed items and users)
+runs against a fresh subgraph with the popular/related cache on
+(`SUBGRAPH_CACHE__BACKEND=memory`, per-use-case defaults), from a cold cache, and
+reports the fields that asked Personalize against the calls that reached it.
+
+Everything runs in one go so that the noise of a shared machine hits all columns alike.
+"""
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.workloads import WORKLOADS, Workload
+from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+# Opens a client's connection before a cell without asking Personalize anything.
+_WARMUP = orjson.dumps({"query": "{ __typename }"})
+# The checks of the issue, evaluated at this concurrency where they name none.
+CHECK_CONCURRENCY = 8
+FLOOR_RATIO_MAX = 10.0
+HOME_P99_OVERHEAD_MAX_MS = 5.0
+HOME_QPS_RATIO_MIN = 3.0
+CACHE_SAVING_MIN = 0.5
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A GraphQL server under test: its name in the table, /graphql URL and process id."""
+
+    name: str
+    url: str
+    pid: int
+
+
+@dataclass
+class _Proc:
+    name: str
+    proc: subprocess.Popen[bytes]
+    ready_url: str
+    log: Path
+
+
+def _start(name: str, args: list[str], ready_url: str, logs: Path, env: Mapping[str, str]) -> _Proc:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            env={**os.environ, **AWS_TEST_ENV, **env},
+            stdout=out,
+            stderr=out,
+        )
+    return _Proc(name, proc, ready_url, log)
+
+
+def _wait_ready(procs: Sequence[_Proc], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = list(procs)
+    while waiting:
+        for p in list(waiting):
+            if p.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{p.name} exited with {p.proc.returncode}:\n{p.log.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(p.ready_url, timeout=1.0).status_code == 200:
+                    waiting.remove(p)
+            except httpx.TransportError:
+                pass
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(p.name for p in waiting)
+            raise RuntimeError(f"not ready after {timeout:.0f} s: {names} (logs in {p.log.parent})")
+        if waiting:
+            time.sleep(0.1)
+
+
+def _check_alive(procs: Sequence[_Proc]) -> None:
+    """Stop the run with the log's tail when a process under test has gone away."""
+    for p in procs:
+        if p.proc.poll() is not None:
+            raise RuntimeError(
+                f"{p.name} (pid {p.proc.pid}) exited with {p.proc.returncode} during the run "
+                f"(a negative status is a signal from outside); its log {p.log}:\n"
+                f"{p.log.read_text()[-3000:]}"
+            )
+
+
+@contextmanager
+def _running(procs: Sequence[_Proc]) -> Iterator[None]:
+    """Wait until every process answers, and stop each one (by its pid) afterwards."""
+    try:
+        _wait_ready(procs)
+        yield
+    finally:
+        for p in procs:
+            p.proc.terminate()
+        for p in procs:
+            try:
+                p.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.proc.kill()
+                p.proc.wait()
+
+
+def _emulator(logs: Path, delay_ms: float) -> tuple[_Proc, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ["-m", "local_personalize", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--delay-ms", f"{delay_ms:g}", "--log-level", "warning"]
+    return _start("emulator", args, f"{url}/_emulator/health", logs, {}), url
+
+
+def _service(name: str, logs: Path, emulator: str, env: Mapping[str, str]) -> tuple[_Proc, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    full_env = {
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator,
+        "SUBGRAPH_SERVER__HOST": "127.0.0.1",
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "WORKERS": os.environ.get("WORKERS", "1"),
+        **env,
+    }
+    return _start(name, ["server.py"], f"{url}/healthz", logs, full_env), url
+
+
+def _naive(logs: Path, emulator: str) -> tuple[_Proc, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": emulator}
+    args = ["-m", "bench.naive_subgraph", "--host", "127.0.0.1", "--port", str(port)]
+    return _start("naive", args, f"{url}/healthz", logs, env), url
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, ()))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its descendants (all threads), in seconds."""
+    ticks = 0
+    for p in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / _TICK
+
+
+# --- one cell: a workload at a concurrency against one target ---------------------------
+
+
+@dataclass
+class Cell:
+    """What one workload at one concurrency did to one target."""
+
+    target: str
+    workload: str
+    concurrency: int
+    delay_ms: float
+    queries: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    requests: int = 0  # fields that asked Personalize
+    server_cpu_s: float = 0.0
+    emulator_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    @property
+    def qps(self) -> float:
+        return self.queries / self.seconds if self.seconds else 0.0
+
+    def overhead_ms(self, q: float) -> float:
+        if not self.latencies_ms:
+            return math.nan
+        ordered = sorted(self.latencies_ms)
+        index = max(0, math.ceil(q * len(ordered)) - 1)
+        return ordered[index] - self.delay_ms
+
+    @property
+    def calls_per_query(self) -> float:
+        return self.calls / self.queries if self.queries else math.nan
+
+    @property
+    def cpu_ms_per_query(self) -> float:
+        return self.server_cpu_s * 1000 / self.queries if self.queries else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "workload": self.workload,
+            "concurrency": self.concurrency,
+            "queries": self.queries,
+            "seconds": round(self.seconds, 3),
+            "qps": round(self.qps, 2),
+            "p50_minus_delay_ms": round(self.overhead_ms(0.5), 3),
+            "p99_minus_delay_ms": round(self.overhead_ms(0.99), 3),
+            "requests": self.requests,
+            "calls": self.calls,
+            "calls_per_query": round(self.calls_per_query, 3),
+            "server_cpu_ms_per_query": round(self.cpu_ms_per_query, 3),
+            "emulator_cpu_s": round(self.emulator_cpu_s, 3),
+            "client_cpu_s": round(self.client_cpu_s, 3),
+            "errors": dict(self.errors),
+        }
+
+
+def _problems(status: int, content: bytes) -> list[str]:
+    """Why an answer is not a clean 200 with data: HTTP status or error codes."""
+    if status != 200:
+        return [f"HTTP {status}"]
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return ["not JSON"]
+    found = [
+        str((e.get("extensions") or {}).get("code") or "uncoded error")
+        for e in body.get("errors") or ()
+    ]
+    if body.get("data") is None:
+        found.append("no data")
+    return found
+
+
+async def _emulator_calls(client: httpx.AsyncClient, emulator: str) -> int:
+    response = await client.get(f"{emulator}/_emulator/stats")
+    response.raise_for_status()
+    total: int = response.json()["total"]
+    return total
+
+
+async def run_cell(
+    target: Target,
+    workload: Workload,
+    concurrency: int,
+    *,
+    seconds: float,
+    max_queries: int,
+    delay_ms: float,
+    emulator: str,
+    emulator_pid: int,
+    seed: int,
+) -> Cell:
+    """Drive `workload` at `concurrency` for `seconds` or `max_queries`, whichever ends first.
+
+    Each client first sends one unmeasured `{ __typename }` so that its connection is
+    open; counters are read after that. The query stream depends only on `seed`.
+    """
+    cell = Cell(target.name, workload.name, concurrency, delay_ms)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as client,
+        httpx.AsyncClient(timeout=10.0) as control,
+    ):
+        rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
+        await asyncio.gather(
+            *(client.post(target.url, content=_WARMUP, headers=_HEADERS) for _ in rngs)
+        )
+        calls_before = await _emulator_calls(control, emulator)
+        cpu_before = cpu_seconds(target.pid)
+        emulator_before = cpu_seconds(emulator_pid)
+        client_before = time.process_time()
+        started = time.perf_counter()
+        stop_at = started + seconds
+
+        async def worker(rng: random.Random) -> None:
+            while time.perf_counter() < stop_at and cell.queries < max_queries:
+                cell.queries += 1
+                body = workload.payload(rng)
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(target.url, content=body, headers=_HEADERS)
+                except httpx.HTTPError as exc:
+                    cell.errors[type(exc).__name__] += 1
+                    cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                    continue
+                cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                for problem in _problems(response.status_code, response.content):
+                    cell.errors[problem] += 1
+
+        await asyncio.gather(*(worker(r) for r in rngs))
+        cell.seconds = time.perf_counter() - started
+        cell.client_cpu_s = time.process_time() - client_before
+        cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
+        cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
+        cell.calls = await _emulator_calls(control, emulator) - calls_before
+    cell.requests = cell.queries * workload.personalize_fields
+    return cell
+
+
+# --- sanity and floor --------------------------------------------------------------------
+
+
+def _normalised(value: Any) -> Any:
+    """`data` with every recommendationId blanked: ids are per call, never equal twice."""
+    if isinstance(value, dict):
+        return {
+            k: ("<id>" if k == "recommendationId" and v is not None else _normalised(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_normalised(v) for v in value]
+    return value
+
+
+def _first_difference(a: Any, b: Any, path: str = "data") -> str:
+    if type(a) is not type(b):
+        return f"{path}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: present on one side only"
+            if a[key] != b[key]:
+                return _first_difference(a[key], b[key], f"{path}.{key}")
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} vs {len(b)} entries"
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{n}]")
+    return f"{path}: {str(a)[:80]} vs {str(b)[:80]}"
+
+
+def sample(url: str, workload: Workload, seed: int = 2024) -> dict[str, Any]:
+    """One answer to the workload's query with fixed variables; raises unless it is clean."""
+    response = httpx.post(
+        url, content=workload.payload(random.Random(seed)), headers=_HEADERS, timeout=60.0
+    )
+    problems = _problems(response.status_code, response.content)
+    if problems:
+        raise RuntimeError(f"{workload.name} at {url}: {problems}: {response.text[:500]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def same_data(workload: Workload, ours: Target, naive: Target) -> str | None:
+    """None when both answer the same `data` for the same query, else what differs."""
+    a = _normalised(sample(ours.url, workload)["data"])
+    b = _normalised(sample(naive.url, workload)["data"])
+    return None if a == b else _first_difference(a, b)
+
+
+def floor_ms(workload: Workload, data: dict[str, Any], min_cpu_s: float) -> float:
+    """CPU ms to build the answer's JSON from its raw lists and orjson it, per query."""
+    run = workload.floor(data)
+    for _ in range(5):
+        run()
+    reps = 0
+    started = time.process_time()
+    while True:
+        for _ in range(10):
+            run()
+        reps += 10
+        spent = time.process_time() - started
+        if spent >= min_cpu_s and reps >= 50:
+            return spent * 1000 / reps
+
+
+async def client_cpu_per_call(emulator: str, calls: int) -> float:
+    """CPU ms one aioboto3 client spends per GetRecommendations (in this process)."""
+    import aioboto3
+
+    session = aioboto3.Session()
+    async with session.client(
+        "personalize-runtime",
+        region_name="us-east-1",
+        endpoint_url=emulator,
+        aws_access_key_id=AWS_TEST_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"],
+    ) as client:
+        arn = "arn:aws:personalize:us-east-1:000000000000:campaign/user-personalization"
+
+        async def one(n: int) -> None:
+            await client.get_recommendations(
+                campaignArn=arn, userId=f"user-{n % 5000 + 1:04d}", numResults=25
+            )
+
+        await asyncio.gather(*(one(n) for n in range(10)))  # first-call costs out of the way
+        # The least of three rounds: contention from other processes only ever adds.
+        rounds = []
+        for _ in range(3):
+            started = time.process_time()
+            for batch in range(0, calls, 10):
+                await asyncio.gather(*(one(n) for n in range(batch, batch + 10)))
+            rounds.append((time.process_time() - started) * 1000 / calls)
+        return min(rounds)
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _nearest(values: Sequence[int], wanted: int) -> int:
+    return min(values, key=lambda v: (abs(v - wanted), v))
+
+
+@dataclass
+class Report:
+    """Every measurement of the run, and how to print it."""
+
+    delay_ms: float
+    concurrency: list[int]
+    cells: dict[tuple[str, str, int], Cell] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    client_call_ms: float = math.nan
+    cache_on: bool = False
+
+    def add(self, cell: Cell) -> None:
+        self.cells[(cell.target, cell.workload, cell.concurrency)] = cell
+
+    def cell(self, target: str, workload: str, concurrency: int) -> Cell | None:
+        return self.cells.get((target, workload, concurrency))
+
+    def table(self) -> str:
+        head = (
+            "| workload | conc | service q/s | p50-d ms | p99-d ms | calls/q | CPU ms/q "
+            "| naive q/s | p50-d ms | p99-d ms | calls/q | CPU ms/q "
+            "| floor CPU ms/q | service/floor | naive/floor |"
+        )
+        lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+        for name in WORKLOADS:
+            for c in self.concurrency:
+                ours, naive = self.cell("service", name, c), self.cell("naive", name, c)
+                if ours is None or naive is None:
+                    continue
+                floor = self.floors.get(name, math.nan)
+                row = [name, str(c)]
+                for cell in (ours, naive):
+                    row += [
+                        _f(cell.qps),
+                        _f(cell.overhead_ms(0.5)),
+                        _f(cell.overhead_ms(0.99)),
+                        _f(cell.calls_per_query, 2),
+                        _f(cell.cpu_ms_per_query, 2),
+                    ]
+                row += [
+                    _f(floor, 3),
+                    f"{_f(ours.cpu_ms_per_query / floor)}x",
+                    f"{_f(naive.cpu_ms_per_query / floor)}x",
+                ]
+                lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines)
+
+    def checks(self) -> list[tuple[bool, str]]:
+        conc = self.concurrency
+        c8 = _nearest(conc, CHECK_CONCURRENCY)
+        results: list[tuple[bool, str]] = []
+
+        batch = self.cell("service", "batch", c8)
+        if batch is not None and "batch" in self.floors:
+            ratio = batch.cpu_ms_per_query / self.floors["batch"]
+            others = ", ".join(
+                f"c={c}: {_f(cell.cpu_ms_per_query / self.floors['batch'])}x"
+                for c in conc
+                if c != c8 and (cell := self.cell("service", "batch", c)) is not None
+            )
+            results.append(
+                (
+                    ratio <= FLOOR_RATIO_MAX,
+                    f"batch CPU/query <= {FLOOR_RATIO_MAX:g}x the orjson floor (c={c8}): "
+                    f"service {_f(batch.cpu_ms_per_query, 2)} ms vs floor "
+                    f"{_f(self.floors['batch'], 3)} ms -> {_f(ratio)}x ({others})",
+                )
+            )
+
+        home = self.cell("service", "home", c8)
+        if home is not None:
+            p99 = home.overhead_ms(0.99)
+            results.append(
+                (
+                    p99 <= HOME_P99_OVERHEAD_MAX_MS,
+                    f"home p99 latency over the {self.delay_ms:g} ms backend delay <= "
+                    f"{HOME_P99_OVERHEAD_MAX_MS:g} ms at c={c8}: {_f(p99, 2)} ms "
+                    f"(p50 {_f(home.overhead_ms(0.5), 2)} ms)",
+                )
+            )
+
+        top = max(conc)
+        ours, naive = self.cell("service", "home", top), self.cell("naive", "home", top)
+        if ours is not None and naive is not None:
+            ratio = _ratio(ours.qps, naive.qps)
+            cpu_ratio = _ratio(naive.cpu_ms_per_query, ours.cpu_ms_per_query)
+            others = ", ".join(
+                f"c={c}: {_f(o.qps / n.qps)}x"
+                for c in conc
+                if c != top
+                and (o := self.cell("service", "home", c)) is not None
+                and (n := self.cell("naive", "home", c)) is not None
+                and n.qps
+            )
+            results.append(
+                (
+                    ratio >= HOME_QPS_RATIO_MIN,
+                    f"home q/s >= {HOME_QPS_RATIO_MIN:g}x naive (c={top}, highest concurrency): "
+                    f"{_f(ours.qps)} vs {_f(naive.qps)} -> {_f(ratio)}x ({others}; server CPU "
+                    f"per query naive/service {_f(cpu_ratio)}x)",
+                )
+            )
+
+        zipf = [self.cell("service", "zipf", c) for c in conc]
+        zipf_cells = [z for z in zipf if z is not None]
+        if zipf_cells:
+            requests = sum(z.requests for z in zipf_cells)
+            calls = sum(z.calls for z in zipf_cells)
+            saving = 1 - calls / requests if requests else math.nan
+            cache = "cache on" if self.cache_on else "NO CACHE SETTINGS in this checkout"
+            results.append(
+                (
+                    saving >= CACHE_SAVING_MIN,
+                    f"zipf stream ({cache}): Personalize calls >= {CACHE_SAVING_MIN:.0%} fewer "
+                    f"than requests: {requests:,} requests (fields asking Personalize, "
+                    f"{sum(z.queries for z in zipf_cells):,} queries), {calls:,} calls "
+                    f"-> {_f(saving * 100)}% fewer",
+                )
+            )
+        return results
+
+    def where_cpu_goes(self) -> list[str]:
+        if math.isnan(self.client_call_ms):
+            return []
+        c8 = _nearest(self.concurrency, CHECK_CONCURRENCY)
+        lines = []
+        for name in WORKLOADS:
+            for target in ("service", "naive"):
+                cell = self.cell(target, name, c8)
+                if cell is None or not cell.queries:
+                    continue
+                client = cell.calls_per_query * self.client_call_ms
+                rest = cell.cpu_ms_per_query - client
+                if rest <= 0:
+                    remainder = "the rest is within the noise"
+                else:
+                    remainder = f"~{_f(rest, 2)} ms HTTP/GraphQL/other"
+                    if name in self.floors:
+                        remainder += f" ({_f(rest / self.floors[name])}x floor)"
+                lines.append(
+                    f"  {name:8} {target:8} c={c8}: {_f(cell.cpu_ms_per_query, 2)} ms/query = "
+                    f"~{_f(client, 2)} ms in the client ({_f(cell.calls_per_query, 1)} calls) "
+                    f"+ {remainder}"
+                )
+        return lines
+
+    def print(self) -> None:
+        print()
+        print(self.table())
+        print()
+        print(
+            "q/s: completed queries per second; p50-d/p99-d: latency percentile minus the "
+            f"injected {self.delay_ms:g} ms delay (client + server + emulator overhead); "
+            "calls/q: Personalize calls per query (emulator counter); CPU ms/q: server "
+            "process utime+stime per query (emulator and load generator excluded); floor: "
+            "the same JSON built from raw lists + orjson.dumps, in-process; x/floor: CPU ms "
+            "per query over the floor's. zipf: the service column runs with the cache on."
+        )
+        errors = [
+            f"  {cell.target} {cell.workload} c={cell.concurrency}: "
+            f"{sum(cell.errors.values())} problems in {cell.queries} queries {dict(cell.errors)}"
+            for cell in self.cells.values()
+            if cell.errors
+        ]
+        if errors:
+            print("\nERRORS (their latencies are in the percentiles):")
+            print("\n".join(errors))
+        for mismatch in self.mismatches:
+            print(f"\n!!! MISMATCH: {mismatch}")
+        if not math.isnan(self.client_call_ms):
+            print(
+                "\nWhere server CPU goes, roughly: calls x the CPU a stock aioboto3 client "
+                f"spends per call (measured in this process: {self.client_call_ms:.3f} ms), "
+                "and the rest:"
+            )
+            print("\n".join(self.where_cpu_goes()))
+        busy = [
+            f"  {cell.target} {cell.workload} c={cell.concurrency}: emulator "
+            f"{cell.emulator_cpu_s / cell.seconds:.0%} of a core, load generator "
+            f"{cell.client_cpu_s / cell.seconds:.0%}"
+            for cell in self.cells.values()
+            if cell.seconds and max(cell.emulator_cpu_s, cell.client_cpu_s) / cell.seconds > 0.7
+        ]
+        if busy:
+            print(
+                "\nCells where the emulator or the load generator used > 70% of a core "
+                "(their queueing shows up as overhead):"
+            )
+            print("\n".join(busy))
+        for note in self.notes:
+            print(f"\nNOTE: {note}")
+        print("\nChecks:")
+        for ok, text in self.checks():
+            print(f"{'PASS' if ok else 'FAIL'}  {text}")
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    """The command line, resolved."""
+
+    delay_ms: float
+    seconds: float
+    concurrency: list[int]
+    max_queries: int
+    workloads: list[str]
+    floor_cpu_s: float
+    client_calls: int
+    json_out: Path | None
+
+
+async def _drive(
+    report: Report,
+    opts: Options,
+    workloads: Sequence[Workload],
+    targets: Sequence[Target],
+    emulator: str,
+    emulator_pid: int,
+    procs: Sequence[_Proc],
+) -> None:
+    for workload in workloads:
+        for c in opts.concurrency:
+            for target in targets:
+                _check_alive(procs)
+                try:
+                    cell = await run_cell(
+                        target,
+                        workload,
+                        c,
+                        seconds=opts.seconds,
+                        max_queries=opts.max_queries,
+                        delay_ms=opts.delay_ms,
+                        emulator=emulator,
+                        emulator_pid=emulator_pid,
+                        # The same query stream for every target.
+                        seed=zlib.crc32(f"{workload.name}/{c}".encode()),
+                    )
+                except httpx.HTTPError:
+                    _check_alive(procs)  # names the process that went away, if one did
+                    raise
+                _check_alive(procs)
+                report.add(cell)
+                print(
+                    f"  {workload.name:8} c={c:<3} {target.name:8} {cell.queries:6,} queries "
+                    f"{cell.qps:8,.1f} q/s  p50-d {cell.overhead_ms(0.5):7.1f} ms  "
+                    f"p99-d {cell.overhead_ms(0.99):7.1f} ms  calls/q {cell.calls_per_query:5.2f}"
+                    f"  CPU {cell.cpu_ms_per_query:6.2f} ms/q  (emulator "
+                    f"{cell.emulator_cpu_s / cell.seconds:4.0%}, load generator "
+                    f"{cell.client_cpu_s / cell.seconds:4.0%} of a core)"
+                    + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
+                    flush=True,
+                )
+
+
+def _cache_settings_exist() -> bool:
+    from settings import Settings
+
+    return "cache" in Settings.model_fields
+
+
+def run(opts: Options) -> Report:
+    report = Report(delay_ms=opts.delay_ms, concurrency=opts.concurrency)
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    plain = [WORKLOADS[name] for name in opts.workloads if name != "zipf"]
+    zipf = WORKLOADS["zipf"] if "zipf" in opts.workloads else None
+    print(
+        f"make bench: delay {opts.delay_ms:g} ms, {opts.seconds:g} s or {opts.max_queries:,} "
+        f"queries per cell, concurrency {','.join(map(str, opts.concurrency))}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; logs in {logs}",
+        flush=True,
+    )
+    with ExitStack() as stack:
+        emulator, emulator_url = _emulator(logs, opts.delay_ms)
+        service, service_url = _service("service", logs, emulator_url, {})
+        naive, naive_url = _naive(logs, emulator_url)
+        stack.enter_context(_running([emulator, service, naive]))
+        ours = Target("service", f"{service_url}/graphql", service.proc.pid)
+        theirs = Target("naive", f"{naive_url}/graphql", naive.proc.pid)
+
+        print("sanity (same data from both) and floor:", flush=True)
+        for name in opts.workloads:
+            workload = WORKLOADS[name]
+            difference = same_data(workload, ours, theirs)
+            if difference is not None:
+                report.mismatches.append(
+                    f"{name}: the service and the naive subgraph answer different data: "
+                    f"{difference}"
+                )
+            data = sample(ours.url, workload)["data"]
+            report.floors[name] = floor_ms(workload, data, opts.floor_cpu_s)
+            print(
+                f"  {name:8} {'same data' if difference is None else 'MISMATCH: ' + difference}"
+                f"; floor {report.floors[name]:.3f} CPU ms/query "
+                f"({len(orjson.dumps({'data': data})):,} bytes)",
+                flush=True,
+            )
+        if opts.client_calls:
+            report.client_call_ms = asyncio.run(
+                client_cpu_per_call(emulator_url, opts.client_calls)
+            )
+
+        asyncio.run(
+            _drive(
+                report,
+                opts,
+                plain,
+                [ours, theirs],
+                emulator_url,
+                emulator.proc.pid,
+                [emulator, service, naive],
+            )
+        )
+
+        if zipf is not None:
+            # Idle from here on: the cached one takes over.
+            service.proc.terminate()
+            service.proc.wait(timeout=15)
+            report.cache_on = _cache_settings_exist()
+            env = {"SUBGRAPH_CACHE__BACKEND": "memory"} if report.cache_on else {}
+            if not report.cache_on:
+                report.notes.append(
+                    "settings.Settings has no `cache` section yet: the zipf service ran "
+                    "WITHOUT a cache (SUBGRAPH_CACHE__BACKEND=memory would be refused); "
+                    "its calls/request is what the cache has to beat."
+                )
+            cached, cached_url = _service("service-cache", logs, emulator_url, env)
+            with _running([cached]):
+                target = Target("service", f"{cached_url}/graphql", cached.proc.pid)
+                # From a cold cache: only `{ __typename }` ran before the stream.
+                asyncio.run(
+                    _drive(
+                        report,
+                        opts,
+                        [zipf],
+                        [target, theirs],
+                        emulator_url,
+                        emulator.proc.pid,
+                        [emulator, cached, naive],
+                    )
+                )
+                difference = same_data(zipf, target, theirs)
+                if difference is not None:
+                    report.mismatches.append(
+                        f"zipf (cache on, after the stream): the service and the naive subgraph "
+                        f"answer different data: {difference}"
+                    )
+    if opts.json_out is not None:
+        opts.json_out.write_bytes(
+            orjson.dumps(
+                {
+                    "delay_ms": opts.delay_ms,
+                    "floors_ms": report.floors,
+                    "client_cpu_ms_per_call": report.client_call_ms,
+                    "cache_on": report.cache_on,
+                    "cells": [cell.summary() for cell in report.cells.values()],
+                    "mismatches": report.mismatches,
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+        )
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.service", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="emulator delay per call")
+    parser.add_argument("--seconds", type=float, default=None, help="time per cell (default 3)")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated")
+    parser.add_argument("--max-queries", type=int, default=None, help="count per cell (5000)")
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s cells")
+    parser.add_argument("--json", type=Path, default=None, help="also write every cell here")
+    args = parser.parse_args(argv)
+    concurrency = sorted({int(c) for c in args.concurrency.split(",") if c.strip()})
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown or not concurrency or min(concurrency) < 1:
+        parser.error(f"bad --workloads {unknown} or --concurrency {args.concurrency!r}")
+    return Options(
+        delay_ms=args.delay_ms,
+        seconds=args.seconds if args.seconds is not None else (1.0 if args.quick else 3.0),
+        concurrency=concurrency,
+        max_queries=args.max_queries or (1000 if args.quick else 5000),
+        workloads=[w for w in WORKLOADS if w in workloads],
+        floor_cpu_s=0.1 if args.quick else 0.5,
+        client_calls=100 if args.quick else 400,
+        json_out=args.json,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opts = parse_args(argv)
+    started = time.monotonic()
+    try:
+        report = run(opts)
+    except RuntimeError as exc:
+        print(f"\nmake bench: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    report.print()
+    print(f"\n(the whole run took {time.monotonic() - started:.0f} s)")
+    if report.mismatches:
+        # Numbers about different answers compare nothing; the checks stay advisory.
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
