@@ -44,7 +44,12 @@ log = logging.getLogger("server")
 async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBackend]:
     # Imported here so that a deployment on AWS never builds the demo engine and a
     # local run never creates a boto session.
-    if settings.backend == "personalize":
+    if settings.backend == "personalize" and settings.personalize.client == "direct":
+        from backends.personalize_direct import DirectPersonalizeBackend
+
+        async with DirectPersonalizeBackend.open(settings.personalize) as direct:
+            yield direct
+    elif settings.backend == "personalize":
         from backends.personalize import PersonalizeBackend
 
         async with PersonalizeBackend.open(settings.personalize) as personalize:

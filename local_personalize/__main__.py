@@ -10,6 +10,7 @@ and recommender next to a popularity baseline.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -41,7 +42,14 @@ def _serve(args: argparse.Namespace) -> int:
         if args.resources is not None
         else Engine.demo(seed=args.seed)
     )
-    app = create_app(engine, faults=faults)
+    secrets = None
+    if args.verify_signatures:
+        # The credentials in this process's environment are the ones clients must sign with.
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not key or not secret:
+            return _fail("--verify-signatures needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        secrets = {key: secret}
+    app = create_app(engine, faults=faults, signing_secrets=secrets)
     # Binding before announcing means the printed address already accepts connections,
     # so scripts can wait for the line instead of polling; port 0 picks a free port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -93,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--faults", help="JSON fault config to start with (the body of POST /_emulator/faults)"
     )
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        help="refuse calls not signed (SigV4) with the AWS_* credentials in the environment",
+    )
     serve.set_defaults(func=_serve)
     evaluate = sub.add_parser("evaluate", help="offline metrics for every campaign/recommender")
     evaluate.add_argument("--resources", help="TOML resources file (default: built-in demo)")

@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from .engine import Engine
 from .errors import ERRORS_BY_CODE, PersonalizeError
 from .faults import FAULT_COUNTERS, FaultConfig, FaultConfigError, FaultKind, FaultProfile
+from .sigv4 import signature_problem
 
 logger = logging.getLogger(__name__)
 
@@ -173,12 +174,17 @@ async def _sleep_unless_gone(request: Request, ms: float) -> bool:
 
 
 def create_app(
-    engine: Engine, *, delay_ms: float = 0.0, faults: FaultConfig | None = None
+    engine: Engine,
+    *,
+    delay_ms: float = 0.0,
+    faults: FaultConfig | None = None,
+    signing_secrets: Mapping[str, str] | None = None,
 ) -> Starlette:
     """Build the emulator app around ``engine``.
 
     ``faults`` is the start-up fault config (``delay_ms`` is its shorthand: a fixed delay
-    for every call); reset restores it.
+    for every call); reset restores it. With ``signing_secrets`` (access key -> secret),
+    every operation call must carry a valid SigV4 signature, else 403 as AWS answers.
     """
     if faults is not None and delay_ms:
         raise ValueError("give delay_ms or faults, not both")
@@ -237,6 +243,17 @@ def create_app(
             # Counted before anything can fail, so tests see every call that arrived.
             state.calls[name] += 1
             raw = await request.body()
+            if signing_secrets is not None:
+                problem = signature_problem(
+                    request.method,
+                    request.url.path,
+                    request.url.query,
+                    {k.lower(): v for k, v in request.headers.items()},
+                    raw,
+                    signing_secrets,
+                )
+                if problem is not None:
+                    return error_response("InvalidSignatureException", 403, problem)
             try:
                 body = orjson.loads(raw) if raw.strip() else {}
             except orjson.JSONDecodeError:

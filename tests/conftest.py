@@ -67,7 +67,17 @@ def emulator(logs: Path) -> Iterator[Emulator]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(
-        python("-m", "local_personalize", "serve", "--host", "127.0.0.1", "--port", str(port)),
+        # Every call must be signed with the test credentials (tests.servers.AWS_TEST_ENV).
+        python(
+            "-m",
+            "local_personalize",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--verify-signatures",
+        ),
         f"{url}/_emulator/health",
         logs / "emulator.log",
     ):

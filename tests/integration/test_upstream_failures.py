@@ -79,3 +79,52 @@ def test_an_unreachable_upstream_is_unavailable(stranded_subgraph: Subgraph) -> 
     assert body["data"]["popularItems"] is None
     assert codes(body) == ["UPSTREAM_UNAVAILABLE"]
     assert "127.0.0.1" not in str(body)
+
+
+@pytest.fixture(scope="module")
+def forged_subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
+    """A subgraph signing with a secret the emulator does not know for its key."""
+    yield from start_subgraph(
+        logs,
+        "subgraph-forged",
+        {
+            "SUBGRAPH_BACKEND": "personalize",
+            "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
+            "AWS_SECRET_ACCESS_KEY": "not-the-secret",
+        },
+    )
+
+
+def test_a_bad_signature_is_refused_and_not_retried(
+    forged_subgraph: Subgraph, fresh_emulator: Emulator
+) -> None:
+    body = forged_subgraph.query("{ popularItems(numResults: 2) { items { itemId } } }")
+    assert codes(body) == ["UPSTREAM_UNAVAILABLE"]
+    assert fresh_emulator.calls() == 1
+
+
+@pytest.fixture(scope="module")
+def sdk_subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
+    """The aioboto3 request pipeline instead of the direct client."""
+    yield from start_subgraph(
+        logs,
+        "subgraph-sdk",
+        {
+            "SUBGRAPH_BACKEND": "personalize",
+            "SUBGRAPH_PERSONALIZE__CLIENT": "aioboto3",
+            "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
+        },
+    )
+
+
+def test_both_clients_sign_validly_and_answer_alike(
+    sdk_subgraph: Subgraph, aws_subgraph: Subgraph, fresh_emulator: Emulator
+) -> None:
+    query = """{ popularItems(numResults: 3) { source items { itemId score } }
+        _entities(representations: [{__typename: "User", id: "user-0008"}]) { ... on User {
+          rankedItems(itemIds: ["item-0002", "item-0001"]) { items { itemId } } } } }"""
+    sdk, direct = sdk_subgraph.query(query), aws_subgraph.query(query)
+    assert "errors" not in sdk, sdk
+    assert sdk == direct
+    # Four signed calls reached the emulator, which refuses a bad signature with 403.
+    assert fresh_emulator.calls() == 4
