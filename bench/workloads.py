@@ -1,10 +1,11 @@
 """The page-shaped operations `make bench` drives, and the orjson floor for each one.
 
 Every workload is one GraphQL document plus a variables generator (random users and
-items of the demo shop: `user-0001`..`user-5000`, `item-0001`..`item-2000`), the
-number of fields in one query that ask Personalize, and the floor: the same response
-built as plain dicts from the raw (itemId, score) lists of a real answer and
-serialised with orjson, which is as cheap as producing that JSON can get in Python.
+items of the demo shop: `user-0001`..`user-5000`, `item-0001`..`item-2000`; batch-warm
+repeats a fixed set of batches so that a cache can hold every answer), the number
+of fields in one query that ask Personalize, and the floor: the same response built
+as plain dicts from the raw (itemId, score) lists of a real answer and serialised
+with orjson, which is as cheap as producing that JSON can get in Python.
 """
 
 import bisect
@@ -87,6 +88,9 @@ class Workload:
     paths: Callable[[Json], list[Path]]
     # The response built from raw carousels: the floor's whole job.
     build: Callable[[Sequence[Carousel]], Json]
+    # When set, the stream repeats these variables (make_variables draws from them) and
+    # the bench sends each once before measuring, so a cache can hold every answer.
+    repeating: tuple[Json, ...] = ()
 
     def payload(self, rng: random.Random) -> bytes:
         return orjson.dumps({"query": self.query, "variables": self.make_variables(rng)})
@@ -225,6 +229,34 @@ BATCH = Workload(
     },
 )
 
+# --- batch-warm: the same batch, answered from a warm cache ------------------------------
+
+# 20 fixed batches of 50 users (1,000 distinct users, none in two batches): the stream
+# repeats them, so once each has been asked a per-user cache answers every field.
+BATCH_WARM_SET = 20
+_WARM_USERS = random.Random(50).sample(range(1, N_USERS + 1), BATCH_WARM_SET * BATCH_USERS)
+BATCH_WARM_VARIABLES: tuple[Json, ...] = tuple(
+    {
+        "representations": [
+            {"__typename": "User", "id": user_id(n)}
+            for n in _WARM_USERS[k * BATCH_USERS : (k + 1) * BATCH_USERS]
+        ]
+    }
+    for k in range(BATCH_WARM_SET)
+)
+
+BATCH_WARM = Workload(
+    name="batch-warm",
+    description=f"batch's query over a fixed set of {BATCH_WARM_SET} batches of "
+    f"{BATCH_USERS} users, every answer already cached (0 Personalize calls)",
+    query=BATCH_QUERY,
+    personalize_fields=BATCH_USERS,
+    make_variables=lambda rng: rng.choice(BATCH_WARM_VARIABLES),
+    paths=BATCH.paths,
+    build=BATCH.build,
+    repeating=BATCH_WARM_VARIABLES,
+)
+
 # --- zipf: product pages with a best-sellers carousel, popular items and users ------------
 
 ZIPF_QUERY = f"""query ProductWithBestSellers($representations: [_Any!]!, $candidates: [ID!]!) {{
@@ -258,4 +290,4 @@ ZIPF = Workload(
     build=_zipf_build,
 )
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (HOME, PRODUCT, BATCH, ZIPF)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (HOME, PRODUCT, BATCH, BATCH_WARM, ZIPF)}
