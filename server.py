@@ -4,6 +4,7 @@ Run with `python server.py` (host and port from settings) or
 `uvicorn --factory server:create_app`. Nothing happens at import time.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -97,6 +98,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached
             log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
+            # Everything built so far (engine, schema, clients) lives as long as the
+            # process: keep it out of the collector's scans, which the thousands of
+            # short-lived objects of every answer trigger (a 50-user warm batch in-process:
+            # 5.0 -> 3.6 ms). Raising the thresholds as well saved little more and let
+            # memory creep under the load test (+8.6 MB in 60 s vs +1.3 MB), so they stay.
+            gc.freeze()
             yield
 
     def context(request: Request) -> Context:

@@ -140,6 +140,18 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def peek(self, request: RecommendationRequest) -> Entry | None:
+        """The entry for `request` if one is kept, without waiting (this store never does)."""
+        found = self._entries.get(request)
+        if found is None:
+            return None
+        entry, drop_at = found
+        if time.time() >= drop_at:
+            del self._entries[request]
+            return None
+        self._entries.move_to_end(request)
+        return entry
+
     async def get(self, request: RecommendationRequest, budget: float) -> Entry | None:
         found = self._entries.get(request)
         if found is None:
@@ -359,6 +371,7 @@ class CachedBackend:
         self._enabled = settings.cache.enabled
         self._metrics = metrics
         self._calls: Coalescer[RecommendationRequest, RecommendationResult] = Coalescer()
+        self._hits: dict[str, tuple[Any, Any]] = {}
 
     @property
     def source(self) -> str:
@@ -367,6 +380,36 @@ class CachedBackend:
     async def aclose(self) -> None:
         """Cancel the calls still in flight, at shutdown, before the backend closes."""
         await self._calls.aclose()
+
+    def stored(self, request: RecommendationRequest) -> RecommendationResult | None:
+        """A fresh answer from the in-process store, found without awaiting anything.
+
+        The hot path of a warm cache: the loader answers from here before it creates any
+        task. Redis lookups (which wait) go through `recommend`.
+        """
+        if not self._enabled or not isinstance(self._store, MemoryStore):
+            return None
+        case = self._use_cases.get(request.use_case)
+        if case is None or case.cache_ttl <= 0:
+            return None
+        entry = self._store.peek(request)
+        if entry is None or entry.age() >= case.cache_ttl:
+            return None
+        hit, saved = self._hit_counters(request.use_case)
+        hit.inc()
+        saved.inc()
+        return entry.result
+
+    def _hit_counters(self, use_case: str) -> tuple[Any, Any]:
+        # labels() looks its child up under a lock each time; hits are the hot path.
+        counters = self._hits.get(use_case)
+        if counters is None:
+            counters = (
+                self._metrics.lookups.labels(use_case, "hit"),
+                self._metrics.saved.labels(use_case, "cache"),
+            )
+            self._hits[use_case] = counters
+        return counters
 
     async def recommend(
         self,
@@ -385,8 +428,9 @@ class CachedBackend:
         if keep:
             entry = await self._store.get(request, deadline - time.monotonic())
             if case is not None and entry is not None and entry.age() < case.cache_ttl:
-                self._metrics.lookups.labels(request.use_case, "hit").inc()
-                self._metrics.saved.labels(request.use_case, "cache").inc()
+                hit, saved = self._hit_counters(request.use_case)
+                hit.inc()
+                saved.inc()
                 return entry.result
         call = functools.partial(self._call, request, deadline, case if keep else None)
         try:

@@ -117,6 +117,10 @@ class GuardedBackend:
     def source(self) -> str:
         return self._backend.source
 
+    def stored(self, request: RecommendationRequest) -> RecommendationResult | None:
+        """No stored answers here (the cache in front of this backend has them)."""
+        return None
+
     async def recommend(
         self,
         request: RecommendationRequest,

@@ -32,6 +32,8 @@ class DeadlineBackend(Protocol):
         spend: Callable[[], None] | None = None,
     ) -> RecommendationResult: ...
 
+    def stored(self, request: RecommendationRequest) -> RecommendationResult | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -59,6 +61,10 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
 
     async def answer(self, key: RecommendationRequest) -> Answer:
         """The answer for `key`, sharing the call with every equal request of the operation."""
+        # A fresh stored answer needs no batch, task or call: the warm cache's fast path.
+        result = self._backend.stored(key)
+        if result is not None:
+            return Answer(result=result, source=self._backend.source)
         task = await self.load(key)
         return await asyncio.shield(task)
 
