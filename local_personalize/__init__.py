@@ -1,8 +1,9 @@
 """An embedded, offline implementation of the Amazon Personalize Runtime API.
 
 ``Engine`` answers GetRecommendations and GetPersonalizedRanking in-process from the
-wire-format JSON dicts; ``emulator.create_app`` serves the same engine over the
-Personalize Runtime HTTP protocol so any AWS SDK can use it via ``endpoint_url``.
+wire-format JSON dicts and records PutEvents (``put_events``; the demo's tracker is
+``DEMO_TRACKING_ID``); ``emulator.create_app`` serves the same engine over the
+Personalize Runtime and Events HTTP protocol so any AWS SDK can use it via ``endpoint_url``.
 """
 
 from .engine import Engine
@@ -14,10 +15,11 @@ from .errors import (
     ServiceUnavailable,
     ThrottlingException,
 )
-from .resources import ARN_PREFIX
+from .resources import ARN_PREFIX, DEMO_TRACKING_ID
 
 __all__ = [
     "ARN_PREFIX",
+    "DEMO_TRACKING_ID",
     "Engine",
     "InternalFailure",
     "InvalidInputException",

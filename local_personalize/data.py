@@ -159,6 +159,26 @@ class Interactions:
 
 
 @dataclass(frozen=True, eq=False)
+class UserHistory:
+    """One user's events, oldest first, when real-time events (PutEvents) joined them.
+
+    ``items`` index the Items table (-1: an item the Items table does not have, kept so
+    it still counts among the user's latest events); ``events`` are codes into
+    ``type_code``, which maps lower-cased event type names (event types compare
+    case-insensitively, as in filters); ``values`` are EVENT_VALUE (NaN when none).
+    """
+
+    items: NDArray[np.int64]
+    events: NDArray[np.int64]
+    timestamps: NDArray[np.int64]
+    values: NDArray[np.float64]
+    type_code: Mapping[str, int]
+
+    def __len__(self) -> int:
+        return int(self.items.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A dataset group: items, users and their interactions."""
 

@@ -1,8 +1,9 @@
-"""A Personalize Runtime HTTP emulator: the engine behind the service's wire protocol.
+"""A Personalize Runtime (and Events) HTTP emulator: the engine behind the wire protocol.
 
-Speaks rest-json like the real endpoint (POST /recommendations, POST
-/personalize-ranking), so aioboto3 — or any AWS SDK — works with ``endpoint_url``
-pointed here. SigV4 headers are accepted and ignored. Errors carry the code in
+Speaks rest-json like the real endpoints (POST /recommendations, POST
+/personalize-ranking, and personalize-events' POST /events), so aioboto3 — or any AWS
+SDK — works with ``endpoint_url`` pointed here. SigV4 headers are accepted and ignored
+unless signing secrets are given. Errors carry the code in
 ``x-amzn-ErrorType`` and ``{"message": ...}`` in the body, which is how botocore
 finds them; unexpected exceptions become 500 InternalFailure without a traceback.
 
@@ -38,6 +39,7 @@ from .sigv4 import signature_problem
 logger = logging.getLogger(__name__)
 
 OPERATIONS = ("GetRecommendations", "GetPersonalizedRanking")
+"""Operations always listed in ``calls``; PutEvents is listed once it has been called."""
 
 # 5xx faults alternate between these two, the codes botocore treats as transient.
 SERVER_ERRORS = (("InternalFailure", 500), ("ServiceUnavailable", 503))
@@ -241,7 +243,7 @@ def create_app(
 
         async def endpoint(request: Request) -> Response:
             # Counted before anything can fail, so tests see every call that arrived.
-            state.calls[name] += 1
+            state.calls[name] = state.calls.get(name, 0) + 1
             raw = await request.body()
             if signing_secrets is not None:
                 problem = signature_problem(
@@ -272,6 +274,11 @@ def create_app(
 
         return endpoint
 
+    def put_events(body: Mapping[str, Any]) -> dict[str, Any]:
+        # PutEvents has no output shape: the service answers 200 with an empty object.
+        engine.put_events(body)
+        return {}
+
     async def stats(request: Request) -> Response:
         return _json(200, state.stats())
 
@@ -280,6 +287,7 @@ def create_app(
 
     async def reset(request: Request) -> Response:
         state.reset()
+        engine.events.clear()
         return _json(200, {"ok": True})
 
     async def faults_endpoint(request: Request) -> Response:
@@ -320,6 +328,7 @@ def create_app(
             operation("GetPersonalizedRanking", engine.get_personalized_ranking),
             methods=["POST"],
         ),
+        Route("/events", operation("PutEvents", put_events), methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/requests", requests, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),

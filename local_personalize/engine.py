@@ -2,7 +2,9 @@
 
 ``Engine`` is the single entry point used in-process by the subgraph's local backend
 and by the HTTP emulator, so request validation happens here, once. Requests and
-responses are the camelCase JSON dicts botocore sends and receives.
+responses are the camelCase JSON dicts botocore sends and receives. Besides the
+Runtime's two operations it records PutEvents (the personalize-events API), so a
+user's next recommendations see what they just did (see ``events``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .data import Dataset, generate_demo_dataset
+from .data import Dataset, UserHistory, generate_demo_dataset
 from .errors import InvalidInputException, ResourceNotFoundException
+from .events import EventStore
 from .filters import CompiledFilter
 from .recipes import (
     EASE_MAX_ITEMS,
@@ -38,6 +41,7 @@ from .validation import (
     Promotion,
     RankingRequest,
     RecommendationsRequest,
+    parse_put_events_request,
     parse_ranking_request,
     parse_recommendations_request,
 )
@@ -56,7 +60,8 @@ class BuildStats:
 
 
 class Engine:
-    """Fitted models plus resources, answering GetRecommendations and GetPersonalizedRanking."""
+    """Fitted models plus resources, answering GetRecommendations and GetPersonalizedRanking,
+    and recording PutEvents into the users' histories."""
 
     def __init__(self, dataset: Dataset, resources: Resources = DEMO_RESOURCES) -> None:
         started = time.perf_counter()
@@ -84,6 +89,8 @@ class Engine:
         self._filters = {
             f.arn: CompiledFilter(f.arn, f.expression, dataset) for f in resources.filters
         }
+        self._trackers = {t.tracking_id: t for t in resources.event_trackers}
+        self.events = EventStore(dataset)
         self.build_stats = BuildStats(0.0, time.perf_counter() - started)
 
     def _fit(self, d: Deployment, gram: sp.csr_matrix) -> Model:
@@ -160,6 +167,10 @@ class Engine:
                 "interactions": len(self.dataset.interactions),
                 "itemColumns": sorted(self.dataset.items.columns),
             },
+            "eventTrackers": [
+                {"name": t.name, "trackingId": t.tracking_id} for t in self._trackers.values()
+            ],
+            "events": dict(self.events.counts),
         }
 
     # --- operations --------------------------------------------------------------------
@@ -179,7 +190,7 @@ class Engine:
             raise InvalidInputException(f"itemId is required for {deployment.arn}")
         self._check_columns(req.metadata_columns)
         user = self._user_index(req.user_id)
-        who = _Who(user, req.user_id, req.item_id)
+        who = _Who(user, req.user_id, req.item_id, self.events.history(req.user_id))
         allowed = self._allowed(req.filter_arn, req.filter_values, who)
         promo_allowed = self._promotion_mask(req.promotion, who, allowed)
 
@@ -188,16 +199,16 @@ class Engine:
         if req.promotion is not None and promo_allowed is not None:
             # Rounding up means a small list still shows the promotion the caller asked for.
             n_promoted = min(n, math.ceil(n * req.promotion.percent / 100))
-            promoted = self._rank(deployment, req, user, n_promoted, promo_allowed)
+            promoted = self._rank(deployment, req, who, n_promoted, promo_allowed)
             n_promoted = promoted[0].shape[0]
             rest_allowed = (
                 np.ones(len(self.dataset.items), dtype=bool) if allowed is None else allowed.copy()
             )
             rest_allowed[promoted[0]] = False
-            regular = self._rank(deployment, req, user, n - n_promoted, rest_allowed)
+            regular = self._rank(deployment, req, who, n - n_promoted, rest_allowed)
             items = self._interleave(regular, promoted, req.promotion.name, req.metadata_columns)
         else:
-            regular = self._rank(deployment, req, user, n, allowed)
+            regular = self._rank(deployment, req, who, n, allowed)
             items = self._entries(regular, req.metadata_columns)
         return {"itemList": items, "recommendationId": _recommendation_id()}
 
@@ -217,7 +228,10 @@ class Engine:
             )
         self._check_columns(req.metadata_columns)
         user = self._user_index(req.user_id)
-        allowed = self._allowed(req.filter_arn, req.filter_values, _Who(user, req.user_id))
+        history = self.events.history(req.user_id)
+        allowed = self._allowed(
+            req.filter_arn, req.filter_values, _Who(user, req.user_id, history=history)
+        )
 
         index = self.dataset.items.index
         seen: set[str] = set()
@@ -234,10 +248,29 @@ class Engine:
                 known.append(i)
         personal = self._models[deployment.arn]
         assert isinstance(personal, UserPersonalization)
-        ranked = personal.rank(user, np.asarray(known, dtype=np.int64))
+        ranked = personal.rank(user, np.asarray(known, dtype=np.int64), sequence=_sequence(history))
         entries = self._entries(ranked, req.metadata_columns)
         entries.extend({"itemId": item_id, "score": 0.0} for item_id in unknown)
         return {"personalizedRanking": entries, "recommendationId": _recommendation_id()}
+
+    def put_events(self, params: Mapping[str, Any]) -> None:
+        """PutEvents (personalize-events): record a session's events for its user.
+
+        ``params`` is the wire-format request (``trackingId``, ``sessionId``, optional
+        ``userId``, ``eventList`` of 1..10 events). Every model limit is checked first
+        (InvalidInputException naming the member), then the tracking id (an unknown one
+        is ResourceNotFoundException). Events with a userId and an itemId join that
+        user's history at once: the next GetRecommendations / GetPersonalizedRanking
+        for the user filters on them (``Interactions.EVENT_TYPE``) and scores from
+        them (user personalization); popularity, trending and SIMS keep their trained
+        counts, as in the service until retraining. Semantics in ``events``.
+        """
+        req = parse_put_events_request(params)
+        if req.tracking_id not in self._trackers:
+            raise ResourceNotFoundException(
+                f"Event tracker not found: no tracker has trackingId {req.tracking_id}"
+            )
+        self.events.record(req)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -270,7 +303,7 @@ class Engine:
         if filter_arn is None:
             return None
         return self._filter(filter_arn).allowed(
-            who.user, values, user_id=who.user_id, item_id=who.item_id
+            who.user, values, user_id=who.user_id, item_id=who.item_id, history=who.history
         )
 
     def _promotion_mask(
@@ -279,7 +312,11 @@ class Engine:
         if promotion is None:
             return None
         mask = self._filter(promotion.filter_arn).allowed(
-            who.user, promotion.filter_values, user_id=who.user_id, item_id=who.item_id
+            who.user,
+            promotion.filter_values,
+            user_id=who.user_id,
+            item_id=who.item_id,
+            history=who.history,
         )
         # Promoted items still obey the request's own filter.
         return mask if allowed is None else mask & allowed
@@ -297,7 +334,7 @@ class Engine:
         self,
         deployment: Deployment,
         req: RecommendationsRequest,
-        user: int | None,
+        who: _Who,
         n: int,
         allowed: NDArray[np.bool_] | None,
     ) -> Ranked:
@@ -312,7 +349,7 @@ class Engine:
             if item is None:  # a cold item: fall back to popular items, like SIMS does
                 return self._popularity[None].recommend(n, allowed)
             return model.related(item, n, allowed)
-        return model.recommend(user, n, allowed)
+        return model.recommend(who.user, n, allowed, sequence=_sequence(who.history))
 
     def _entries(self, ranked: Ranked, columns: tuple[str, ...] | None) -> list[dict[str, Any]]:
         ids = self.dataset.items.ids
@@ -352,11 +389,17 @@ class Engine:
 
 @dataclass(frozen=True)
 class _Who:
-    """The request's user (Interactions index and id) and current item, as filters need them."""
+    """The request's user (Interactions index and id) and current item, as filters need
+    them; ``history`` is the user's history with real-time events, when there are any."""
 
     user: int | None
     user_id: str | None
     item_id: str | None = None
+    history: UserHistory | None = None
+
+
+def _sequence(history: UserHistory | None) -> NDArray[np.int64] | None:
+    return None if history is None else history.items
 
 
 def _recommendation_id() -> str:

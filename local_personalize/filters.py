@@ -16,7 +16,8 @@ Semantics follow the service:
 
 - ``Interactions.EVENT_TYPE IN (...)`` looks at the user's latest 100 events of each
   listed type (``"*"`` = every type); event types compare case-insensitively, item
-  metadata case-sensitively.
+  metadata case-sensitively. A request may bring the user's history with real-time
+  events merged in (``UserHistory``); it replaces the dataset's for that request.
 - Categorical fields may hold several values separated by ``|``; IN matches when any
   of them is listed (NOT IN when none is).
 - ``CurrentItem.F`` is the request's ``itemId``'s own value of F, so it only works on
@@ -40,7 +41,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from .data import Column, Dataset
+from .data import Column, Dataset, UserHistory
 from .errors import InvalidInputException
 
 INTERACTION_LOOKBACK = 100
@@ -506,13 +507,14 @@ class EvalContext:
 
     ``user`` indexes the Interactions users, ``user_row`` the Users dataset and
     ``item_row`` the Items dataset (the request's itemId); ``values`` are the parsed
-    filterValues.
+    filterValues; ``history``, when given, is the user's history with real-time events.
     """
 
     user: int | None
     user_row: int | None
     item_row: int | None
     values: Mapping[str, list[str]]
+    history: UserHistory | None = None
 
 
 _Evaluator = Callable[[EvalContext], Mask | None]
@@ -594,12 +596,14 @@ class CompiledFilter:
         *,
         user_id: str | None = None,
         item_id: str | None = None,
+        history: UserHistory | None = None,
     ) -> Mask:
         """Boolean mask over the Items table of the items this filter lets through.
 
         ``user`` indexes the Interactions users; ``user_id`` (derived from ``user``
         when omitted) finds the Users row for IF conditions; ``item_id`` is the
-        related-items request's item, which CurrentItem refers to.
+        related-items request's item, which CurrentItem refers to; ``history``
+        (real-time events merged in) replaces the user's Interactions rows.
         """
         values = {k: parse_filter_value(k, v) for k, v in filter_values.items()}
         missing = sorted(
@@ -622,6 +626,7 @@ class CompiledFilter:
             None if user_id is None else self._dataset.users.index.get(user_id),
             None if item_id is None else self._dataset.items.index.get(item_id),
             values,
+            history,
         )
         include: Mask | None = None
         exclude: Mask | None = None
@@ -726,7 +731,9 @@ class CompiledFilter:
                 )
         resolve = self._resolver(cond.values)
         inter = self._dataset.interactions
-        type_code = {e.lower(): i for i, e in enumerate(inter.event_types)}
+        dataset_codes: dict[str, list[int]] = {}
+        for i, e in enumerate(inter.event_types):
+            dataset_codes.setdefault(e.lower(), []).append(i)
         n_items = self._n_items
 
         def run(ctx: EvalContext) -> Mask | None:
@@ -734,18 +741,29 @@ class CompiledFilter:
             if wanted is None:
                 return None
             mask = np.zeros(n_items, dtype=bool)
-            if ctx.user is None:
-                return mask
             lowered = {w.lower() for w in wanted}
-            codes = (
-                list(type_code.values())
-                if "*" in lowered
-                else [type_code[w] for w in lowered if w in type_code]
-            )
-            rows = inter.history(ctx.user)
-            items, events = inter.item[rows], inter.event[rows]
+            history = ctx.history
+            items: NDArray[np.integer[Any]]
+            events: NDArray[np.integer[Any]]
+            if history is not None:
+                items, events = history.items, history.events
+                type_codes = {name: [code] for name, code in history.type_code.items()}
+            elif ctx.user is not None:
+                rows = inter.history(ctx.user)
+                items, events = inter.item[rows], inter.event[rows]
+                type_codes = dataset_codes
+            else:
+                return mask
+            codes = [
+                code
+                for name, group in type_codes.items()
+                if "*" in lowered or name in lowered
+                for code in group
+            ]
             for code in codes:
-                mask[items[events == code][-INTERACTION_LOOKBACK:]] = True
+                # Items the Items table lacks (-1) still count among the latest 100.
+                latest = items[events == code][-INTERACTION_LOOKBACK:]
+                mask[latest[latest >= 0]] = True
             return mask
 
         return run

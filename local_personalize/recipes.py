@@ -13,6 +13,9 @@
   filter (``exclude-purchased``) for that. Scores are a softmax over the catalogue of
   the standardised EASE scores, so they sum to 1 like Personalize's.
   Personalized ranking reuses the same model over the caller's input list.
+  A ``sequence`` (the user's item indices, oldest first, real-time events included)
+  replaces the training history for one call: only that user's scores are recomputed,
+  the fitted weights never change.
   EASE inverts a dense items x items matrix, so above ``ease_max_items`` (default
   5,000; a hyperparameter) the same class scores with sparse item-kNN instead: the
   history's SIMS neighbour lists, weighted by recency — linear in history x k.
@@ -26,6 +29,7 @@ filters are boolean arrays over that table.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -209,20 +213,32 @@ class UserPersonalization:
         """``ease`` or ``item-knn``: which scorer the catalogue size selected."""
         return "ease" if self.weights is not None else "item-knn"
 
-    def history(self, user: int | None) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Distinct items of the user's history with recency weights (latest = 11)."""
-        if user is None:
+    def history(
+        self, user: int | None, *, sequence: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Distinct items of the user's history with recency weights (latest = 11).
+
+        ``sequence`` (item indices, oldest first; -1 for items the model does not know)
+        replaces the user's training history.
+        """
+        events: NDArray[np.integer[Any]]
+        if sequence is not None:
+            events = sequence[sequence >= 0][::-1]
+        elif user is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        events = self.interactions.item[self.interactions.history(user)][::-1]
+        else:
+            events = self.interactions.item[self.interactions.history(user)][::-1]
         # np.unique on the reversed history finds each item's most recent position.
         items, first = np.unique(events, return_index=True)
         rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")
         weights = 1.0 + RECENCY_BOOST * np.exp(-rank / RECENCY_SCALE)
         return items.astype(np.int64), weights
 
-    def raw_scores(self, user: int | None) -> NDArray[np.float64] | None:
+    def raw_scores(
+        self, user: int | None, *, sequence: NDArray[np.int64] | None = None
+    ) -> NDArray[np.float64] | None:
         """EASE scores over the catalogue, or None for a user without history."""
-        items, weights = self.history(user)
+        items, weights = self.history(user, sequence=sequence)
         if items.shape[0] == 0:
             return None
         if self.weights is not None:
@@ -235,26 +251,39 @@ class UserPersonalization:
         out: NDArray[np.float64] = scores + self._prior
         return out
 
-    def scores(self, user: int | None) -> NDArray[np.float64]:
-        raw = self.raw_scores(user)
+    def scores(
+        self, user: int | None, *, sequence: NDArray[np.int64] | None = None
+    ) -> NDArray[np.float64]:
+        raw = self.raw_scores(user, sequence=sequence)
         if raw is None:
             return self.popularity.scores
         return _softmax_standardised(raw)
 
     def recommend(
-        self, user: int | None, n: int, allowed: NDArray[np.bool_] | None = None
+        self,
+        user: int | None,
+        n: int,
+        allowed: NDArray[np.bool_] | None = None,
+        *,
+        sequence: NDArray[np.int64] | None = None,
     ) -> Ranked:
-        raw = self.raw_scores(user)
+        raw = self.raw_scores(user, sequence=sequence)
         if raw is None:
             return self.popularity.recommend(n, allowed)
         chosen, _ = top_n(raw, n, allowed)
         return chosen, _softmax_standardised(raw)[chosen]
 
-    def rank(self, user: int | None, items: NDArray[np.int64]) -> Ranked:
+    def rank(
+        self,
+        user: int | None,
+        items: NDArray[np.int64],
+        *,
+        sequence: NDArray[np.int64] | None = None,
+    ) -> Ranked:
         """Order ``items`` for the user; scores are a softmax over ``items`` alone."""
         if items.shape[0] == 0:
             return items, np.empty(0, dtype=np.float64)
-        raw = self.raw_scores(user)
+        raw = self.raw_scores(user, sequence=sequence)
         source = self.popularity.scores if raw is None else raw
         sub = source[items]
         order = np.lexsort((np.arange(items.shape[0]), -sub))

@@ -1,4 +1,4 @@
-"""The Personalize resources the embedded engine serves: campaigns, recommenders, filters.
+"""The Personalize resources the engine serves: campaigns, recommenders, filters, trackers.
 
 ARNs use region us-east-1 and account 000000000000 so they look like real ones and pass
 the service model's ARN pattern. The subgraph's demo configuration references exactly
@@ -126,12 +126,29 @@ class FilterDefinition:
         return f"{self.arn_prefix}filter/{self.name}"
 
 
+DEMO_TRACKING_ID = "5e1f7c2a-9d34-4b8e-a6c0-3f2d1e0b9a87"
+"""The demo event tracker's tracking id (PutEvents ``trackingId``); fixed so configs can name it."""
+
+
+@dataclass(frozen=True)
+class EventTracker:
+    """An event tracker: PutEvents calls carrying its ``tracking_id`` are recorded."""
+
+    tracking_id: str
+    name: str = "events"
+
+
+DEMO_EVENT_TRACKER = EventTracker(DEMO_TRACKING_ID, "demo-events")
+
+
 @dataclass(frozen=True)
 class Resources:
     """Everything one engine serves."""
 
     deployments: tuple[Deployment, ...]
     filters: tuple[FilterDefinition, ...]
+    event_trackers: tuple[EventTracker, ...] = (DEMO_EVENT_TRACKER,)
+    """Trackers whose PutEvents are accepted; the demo's unless others are declared."""
 
 
 DEMO_RESOURCES = Resources(
@@ -158,6 +175,7 @@ DEMO_RESOURCES = Resources(
         FilterDefinition("by-category", "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY)"),
         FilterDefinition("max-price", "INCLUDE ItemID WHERE Items.PRICE <= $MAX_PRICE"),
     ),
+    event_trackers=(DEMO_EVENT_TRACKER,),
 )
 
 
@@ -223,13 +241,22 @@ def load_resources(path: str | Path) -> ResourcesFile:
         raise ResourcesFileError(f"{where}: ARN declared twice: {', '.join(duplicates)}")
     if not deployments:
         raise ResourcesFileError(f"{where}: declares no [[campaigns]] or [[recommenders]]")
-    unknown = set(doc) - {"datasets", "campaigns", "recommenders", "filters"}
+    trackers = tuple(
+        _event_tracker(entry, f"{where}: [[event_trackers]] #{i + 1}")
+        for i, entry in enumerate(_tables(doc, "event_trackers", where))
+    )
+    ids = [t.tracking_id for t in trackers]
+    repeated = sorted({t for t in ids if ids.count(t) > 1})
+    if repeated:
+        raise ResourcesFileError(f"{where}: tracking_id declared twice: {', '.join(repeated)}")
+    unknown = set(doc) - {"datasets", "campaigns", "recommenders", "filters", "event_trackers"}
     if unknown:
         raise ResourcesFileError(f"{where}: unknown sections {', '.join(sorted(unknown))}")
     return ResourcesFile(
         path,
         _dataset_source(doc.get("datasets", {"demo": True}), path.parent, where),
-        Resources(tuple(deployments), tuple(filters)),
+        # No [[event_trackers]]: the demo tracker, so events work out of the box.
+        Resources(tuple(deployments), tuple(filters), trackers or (DEMO_EVENT_TRACKER,)),
     )
 
 
@@ -288,6 +315,19 @@ def _filter(entry: Mapping[str, Any], where: str) -> FilterDefinition:
     if not isinstance(expression, str) or not expression.strip():
         raise ResourcesFileError(f"{where}: needs an expression")
     return FilterDefinition(name, expression, prefix)
+
+
+def _event_tracker(entry: Mapping[str, Any], where: str) -> EventTracker:
+    tracking_id = entry.get("tracking_id")
+    if not isinstance(tracking_id, str) or not 1 <= len(tracking_id) <= 256:
+        raise ResourcesFileError(f"{where}: needs a tracking_id of 1 to 256 characters")
+    name = entry.get("name", "events")
+    if not isinstance(name, str) or not name:
+        raise ResourcesFileError(f"{where}: name must be a non-empty string")
+    unknown = set(entry) - {"tracking_id", "name"}
+    if unknown:
+        raise ResourcesFileError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    return EventTracker(tracking_id, name)
 
 
 def _dataset_source(spec: Any, base: Path, where: str) -> DatasetSource:

@@ -1,10 +1,12 @@
-"""Server-side validation of wire-format requests against the Personalize Runtime model.
+"""Server-side validation of wire-format requests against the Personalize service models.
 
 botocore checks only required members, types and minimums; the service enforces the
 rest (lengths, patterns, counts) and answers InvalidInputException. This module checks
 every constraint of ``personalize-runtime`` 2018-05-22 plus the documented service
 limits (numResults <= 500, <= 50 with metadataColumns; inputList likewise; at most 10
-metadata columns), and turns the JSON body into typed request objects.
+metadata columns), and of ``personalize-events`` 2018-03-22's PutEvents plus what its
+documentation adds (``properties`` is a JSON object without reserved keys), and turns
+the JSON body into typed request objects.
 
 Messages follow AWS's "N validation errors detected: Value 'x' at 'path' failed to
 satisfy constraint: ..." style; values of members the model marks sensitive are not
@@ -13,9 +15,12 @@ echoed.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidInputException
@@ -188,20 +193,38 @@ class _Checker:
         return out
 
     def string_list(
-        self, value: Any, path: str, *, max_items: int | None, item_max: int, required: bool
+        self,
+        value: Any,
+        path: str,
+        *,
+        max_items: int | None,
+        item_max: int,
+        required: bool,
+        min_items: int = 0,
+        item_min: int = 0,
+        sensitive: bool = False,
     ) -> list[str] | None:
         if value is None:
             if required:
                 self.fail(path, "Member must not be null")
             return None
         if not isinstance(value, list):
-            self.fail(path, "Member must be a list", value)
+            self.fail(path, "Member must be a list", value, show=not sensitive)
             return None
         if max_items is not None and len(value) > max_items:
             self.fail(path, f"Member must have length less than or equal to {max_items}")
+        if len(value) < min_items:
+            self.fail(path, f"Member must have length greater than or equal to {min_items}")
         out: list[str] = []
         for i, item in enumerate(value, start=1):
-            s = self.string(item, f"{path}.{i}.member", max_len=item_max, required=True)
+            s = self.string(
+                item,
+                f"{path}.{i}.member",
+                max_len=item_max,
+                min_len=item_min,
+                required=True,
+                sensitive=sensitive,
+            )
             if s is not None:
                 out.append(s)
         return out
@@ -374,3 +397,181 @@ def parse_ranking_request(body: Any) -> RankingRequest:
     return RankingRequest(
         campaign, user_id, tuple(input_list), filter_arn, filter_values, context, columns
     )
+
+
+# --- PutEvents (personalize-events 2018-03-22) ------------------------------------------
+
+MAX_EVENTS = 10
+MAX_IMPRESSION = 25
+MAX_PROPERTIES = 1024
+# The Event member documentation: these cannot be keys of ``properties`` (any case).
+RESERVED_PROPERTIES = frozenset(
+    {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
+)
+_ATTRIBUTION_SOURCE = re.compile(r"^[\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*$")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One validated entry of ``eventList``; ``sent_at`` is epoch seconds."""
+
+    event_type: str
+    sent_at: float
+    item_id: str | None = None
+    event_value: float | None = None
+    event_id: str | None = None
+    properties: Mapping[str, Any] | None = None
+    recommendation_id: str | None = None
+    impression: tuple[str, ...] | None = None
+    attribution_source: str | None = None
+
+
+@dataclass(frozen=True)
+class PutEventsRequest:
+    """A validated PutEvents request."""
+
+    tracking_id: str
+    user_id: str | None
+    session_id: str
+    events: tuple[Event, ...]
+
+
+def parse_put_events_request(body: Any) -> PutEventsRequest:
+    """Validate a PutEvents body; raises InvalidInputException naming every bad member.
+
+    The model marks ``Event`` (and ``userId``) sensitive, so their values are never
+    echoed. ``sentAt`` is a number (rest-json sends timestamps as epoch seconds); an
+    in-process caller may also pass a ``datetime``.
+    """
+    body = _require_object(body)
+    check = _Checker()
+    tracking_id = check.string(
+        body.get("trackingId"), "trackingId", max_len=256, min_len=1, required=True
+    )
+    user_id = check.string(body.get("userId"), "userId", max_len=256, min_len=1, sensitive=True)
+    session_id = check.string(
+        body.get("sessionId"), "sessionId", max_len=256, min_len=1, required=True
+    )
+    raw_events = body.get("eventList")
+    events: list[Event] = []
+    if raw_events is None:
+        check.fail("eventList", "Member must not be null")
+    elif not isinstance(raw_events, list):
+        check.fail("eventList", "Member must be a list", show=False)
+    else:
+        if len(raw_events) > MAX_EVENTS:
+            check.fail("eventList", f"Member must have length less than or equal to {MAX_EVENTS}")
+        if not raw_events:
+            check.fail("eventList", "Member must have length greater than or equal to 1")
+        for i, raw in enumerate(raw_events, start=1):
+            event = _event(check, raw, f"eventList.{i}.member")
+            if event is not None:
+                events.append(event)
+    check.raise_if_any()
+    assert tracking_id is not None
+    assert session_id is not None
+    return PutEventsRequest(tracking_id, user_id, session_id, tuple(events))
+
+
+def _event(check: _Checker, raw: Any, path: str) -> Event | None:
+    if not isinstance(raw, Mapping):
+        check.fail(path, "Member must be a structure", show=False)
+        return None
+    before = len(check.errors)
+
+    def text(name: str, max_len: int, *, required: bool = False) -> str | None:
+        return check.string(
+            raw.get(name),
+            f"{path}.{name}",
+            max_len=max_len,
+            min_len=1,
+            required=required,
+            sensitive=True,
+        )
+
+    event_type = text("eventType", 256, required=True)
+    event_id = text("eventId", 256)
+    item_id = text("itemId", 256)
+    recommendation_id = text("recommendationId", 40)
+    sent_at = _timestamp(check, raw.get("sentAt"), f"{path}.sentAt")
+    value = raw.get("eventValue")
+    event_value: float | None = None
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            check.fail(f"{path}.eventValue", "Member must be a number", show=False)
+        elif not math.isfinite(value):
+            check.fail(f"{path}.eventValue", "Member must be a finite number", show=False)
+        else:
+            event_value = float(value)
+    properties = _properties(check, raw.get("properties"), f"{path}.properties")
+    impression = check.string_list(
+        raw.get("impression"),
+        f"{path}.impression",
+        max_items=MAX_IMPRESSION,
+        min_items=1,
+        item_max=256,
+        item_min=1,
+        required=False,
+        sensitive=True,
+    )
+    source = None
+    attribution = raw.get("metricAttribution")
+    if attribution is not None:
+        if not isinstance(attribution, Mapping):
+            check.fail(f"{path}.metricAttribution", "Member must be a structure", show=False)
+        else:
+            source = check.string(
+                attribution.get("eventAttributionSource"),
+                f"{path}.metricAttribution.eventAttributionSource",
+                max_len=1024,
+                pattern=_ATTRIBUTION_SOURCE,
+                required=True,
+                sensitive=True,
+            )
+    if len(check.errors) > before or event_type is None or sent_at is None:
+        return None
+    return Event(
+        event_type,
+        sent_at,
+        item_id,
+        event_value,
+        event_id,
+        properties,
+        recommendation_id,
+        None if impression is None else tuple(impression),
+        source,
+    )
+
+
+def _timestamp(check: _Checker, value: Any, path: str) -> float | None:
+    if value is None:
+        check.fail(path, "Member must not be null")
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        check.fail(path, "Member must be a timestamp in epoch seconds", show=False)
+        return None
+    if not math.isfinite(value) or value < 0:
+        check.fail(path, "Member must be a timestamp in epoch seconds", show=False)
+        return None
+    return float(value)
+
+
+def _properties(check: _Checker, value: Any, path: str) -> Mapping[str, Any] | None:
+    text = check.string(value, path, max_len=MAX_PROPERTIES, min_len=1, sensitive=True)
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        check.fail(path, "Member must be a JSON object", show=False)
+        return None
+    if not isinstance(parsed, dict):
+        check.fail(path, "Member must be a JSON object", show=False)
+        return None
+    reserved = sorted(k for k in parsed if k.lower() in RESERVED_PROPERTIES)
+    if reserved:
+        check.fail(path, f"Member must not use the reserved keys {', '.join(reserved)}", show=False)
+        return None
+    return parsed
