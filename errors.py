@@ -89,5 +89,11 @@ class CircuitOpen(UpstreamUnavailable):
     retryable = False
 
 
+class EventsQueueFull(SubgraphError):
+    """Too many event batches wait for delivery; these events were not taken (retry later)."""
+
+    code = "EVENTS_QUEUE_FULL"
+
+
 class ConfigurationError(Exception):
     """The configuration cannot be used; raised at start-up with a one-line reason."""

@@ -2,9 +2,10 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from backends.request import Operation, RecommendationRequest, RecommendationResult
-from backends.upstream import upstream_error
+from backends.upstream import events_error, upstream_error
 from errors import ConfigurationError
 from local_personalize.engine import Engine
 from local_personalize.errors import PersonalizeError
@@ -88,3 +89,10 @@ class LocalBackend:
         except PersonalizeError as exc:
             raise upstream_error(exc.code, exc.status, str(exc), request) from exc
         return RecommendationResult.from_api_response(request.operation, body)
+
+    async def put_events(self, params: dict[str, Any]) -> None:
+        """PutEvents into the engine: the user's next recommendations see them at once."""
+        try:
+            self.engine.put_events(params)
+        except PersonalizeError as exc:
+            raise events_error(exc.code, exc.status, str(exc)) from exc

@@ -22,7 +22,16 @@ _THROTTLING = frozenset(
 def upstream_error(
     code: str, status: int, message: str, request: RecommendationRequest
 ) -> SubgraphError:
-    """The client-facing error for a Personalize error response."""
+    """The client-facing error for a Personalize Runtime error response."""
+    return _error(code, status, message, f"use case {request.use_case!r}")
+
+
+def events_error(code: str, status: int, message: str) -> SubgraphError:
+    """The error for a failed PutEvents call (retryable when a retry may succeed)."""
+    return _error(code, status, message, "the event tracker")
+
+
+def _error(code: str, status: int, message: str, subject: str) -> SubgraphError:
     if code == "InvalidInputException":
         # Personalize's message names the offending parameter; resource names are ours,
         # not the client's business (frontends never see ARNs).
@@ -30,13 +39,11 @@ def upstream_error(
             f"Personalize rejected the request: {_ARN.sub('<resource>', message)}"
         )
     if code == "ResourceNotFoundException":
-        return UpstreamNotFound(
-            f"the Personalize resource behind use case {request.use_case!r} was not found"
-        )
+        return UpstreamNotFound(f"the Personalize resource behind {subject} was not found")
     if code in _THROTTLING or status == 429:
-        return UpstreamThrottled(f"Personalize throttled use case {request.use_case!r}")
+        return UpstreamThrottled(f"Personalize throttled {subject}")
     if 400 <= status < 500:
         # AccessDenied, expired tokens, validation of the request's shape: retrying
         # the same request cannot help.
-        return UpstreamRefused(f"Personalize refused use case {request.use_case!r} ({code})")
-    return UpstreamUnavailable(f"Personalize failed for use case {request.use_case!r}")
+        return UpstreamRefused(f"Personalize refused {subject} ({code})")
+    return UpstreamUnavailable(f"Personalize failed for {subject}")

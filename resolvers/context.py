@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from backends.events import EventSender
 from loaders.recommendations import Loaders
 from settings import Settings
 
@@ -12,3 +13,5 @@ class Context:
 
     loaders: Loaders
     settings: Settings
+    # The process's event queue; None when no event tracker is configured.
+    events: EventSender | None = None

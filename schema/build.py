@@ -11,6 +11,7 @@ from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
 from errors import InvalidArgument
+from resolvers.events import record_events
 from resolvers.recommendations import (
     item_related,
     popular_items,
@@ -20,6 +21,7 @@ from resolvers.recommendations import (
 from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
+from schema.events import RecordEventsResult
 from schema.execution import SubgraphExecutionContext
 from schema.fields import Arg, resolver_field
 from schema.inputs import Inputs, build_inputs
@@ -108,6 +110,22 @@ class SubgraphSchema(Schema):
             log.debug("graphql error at %s: %s", error.path, error.message)
 
 
+def _mutation() -> type:
+    """Mutation.recordEvents, present when an event tracker is configured."""
+
+    @strawberry.type
+    class Mutation:
+        record_events: RecordEventsResult = strawberry.mutation(
+            resolver=record_events,
+            description=(
+                "Report what a user did (1..10 events) so Personalize learns from it; "
+                "send the recommendationId and impression of the list acted on."
+            ),
+        )
+
+    return Mutation
+
+
 def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
     """Generate types from configuration and assemble the federation schema.
 
@@ -177,6 +195,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
         description="Popular or trending items, optionally for a user.",
     )
     query = strawberry.type(query_cls)
+    mutation = _mutation() if settings.events.tracking_id is not None else None
 
     # Built once: the same rule classes every time keep the validation cache's key stable.
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
@@ -192,6 +211,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
     )
     schema = SubgraphSchema(
         query=query,
+        mutation=mutation,
         types=[entities.user, entities.item],
         federation_version=settings.federation.version,
         # Order matters: the rules and the token limit are set in on_operation, before
