@@ -4,12 +4,15 @@ Run with `python server.py` (host and port from settings) or
 `uvicorn --factory server:create_app`. Nothing happens at import time.
 """
 
+import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from types import FrameType
 
 import uvicorn
 from prometheus_client import (
@@ -32,11 +35,16 @@ from backends.cache import CachedBackend, CallMetrics, open_store
 from backends.guard import Breakers, GuardedBackend
 from errors import ConfigurationError
 from loaders.recommendations import operation_loaders
+from observability.logs import configure_logging, log_config
+from observability.metrics import BreakerCollector, OperationMetrics
+from observability.operations import OperationInfo, OperationObserver
+from observability.readiness import Readiness, personalize_check
+from observability.tracing import CallSpans, CountedAttempts, configure_tracing
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
 from web.graphql_http import GraphQLEndpoint
-from web.request_id import RequestIdFilter, RequestIdMiddleware
+from web.request_id import RequestIdMiddleware
 
 log = logging.getLogger("server")
 
@@ -79,24 +87,49 @@ def _checked_settings(settings: Settings | None) -> Settings:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
+    # Here rather than only in main(): every uvicorn worker process builds its own app.
+    configure_logging()
     settings = _checked_settings(settings)
     schema = build_schema(settings)
+    # Fills in the operation's name and type for the metrics and the operation span.
+    schema.extensions = (*schema.extensions, OperationInfo)
+    salt = settings.observability.id_salt
+    tracing = configure_tracing(salt.get_secret_value().encode() if salt else None)
+    spans = CallSpans(tracing.tracer, tracing.ids) if tracing.tracer is not None else None
     # The app's own registry, not the process-wide default: several apps in one process
     # (tests) would otherwise register the same metrics twice.
     registry = _registry()
     metrics = CallMetrics(registry, settings.use_cases)
+    operations = OperationMetrics(registry)
+    breakers: list[Breakers] = []
+    registry.register(
+        BreakerCollector(
+            {name: case.arn for name, case in settings.use_cases.items()},
+            lambda: breakers[0] if breakers else None,
+        )
+    )
+    readiness = Readiness(settings.observability.ready_ttl)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if tracing.provider is not None:
+                # Last out: spans of the shutdown itself are exported too.
+                stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
             backend = await stack.enter_async_context(_open_backend(settings))
             store = await stack.enter_async_context(open_store(settings.cache))
             app.state.breakers = Breakers(settings.breaker)
-            guarded = GuardedBackend(backend, settings.personalize, app.state.breakers)
-            cached = CachedBackend(guarded, store, settings, metrics)
+            breakers[:] = [app.state.breakers]
+            # With tracing on, each attempt of a call is counted on the call's span.
+            attempted = backend if tracing.tracer is None else CountedAttempts(backend)
+            guarded = GuardedBackend(attempted, settings.personalize, app.state.breakers)
+            cached = CachedBackend(guarded, store, settings, metrics, spans)
             # Unwound first: calls still in flight end before the store and backend close.
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached
+            await _open_readiness(readiness, settings)
+            stack.callback(readiness.drain)
+            _drain_on_sigterm(readiness)
             log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
             # Everything built so far (engine, schema, clients) lives as long as the
             # process: keep it out of the collector's scans, which the thousands of
@@ -112,12 +145,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 request.app.state.backend,
                 max_calls=settings.limits.max_calls,
                 deadline_s=settings.personalize.deadline,
+                on_batch=operations.batch_sizes.observe,
             ),
             settings=settings,
         )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        verdict = await readiness.verdict()
+        if verdict.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "reason": verdict.reason}, status_code=503)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -137,13 +177,47 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             # No `methods`: the endpoint answers other methods itself, with a coded error.
-            Route("/graphql", GraphQLEndpoint(schema, settings, context)),
+            Route(
+                "/graphql",
+                GraphQLEndpoint(
+                    schema, settings, context, OperationObserver(operations, tracing.tracer)
+                ),
+            ),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
+
+
+async def _open_readiness(readiness: Readiness, settings: Settings) -> None:
+    """Ready now (local engine), or while the Personalize endpoint takes connections."""
+    if settings.backend != "personalize":
+        readiness.opened()
+        return
+    try:
+        check, problem = await personalize_check(settings.personalize)
+    except Exception as exc:  # a bad region or endpoint: keep serving, say why not ready
+        log.exception("cannot resolve the Personalize endpoint")
+        check, problem = None, f"cannot resolve the Personalize endpoint ({type(exc).__name__})"
+    readiness.opened(check, problem)
+
+
+def _drain_on_sigterm(readiness: Readiness) -> None:
+    """On SIGTERM, /readyz says 503 at once, then uvicorn's own handler shuts down."""
+    previous = signal.getsignal(signal.SIGTERM)
+    # Only in front of a handler (uvicorn's): never turn SIGTERM into a no-op.
+    if not callable(previous):
+        return
+
+    def draining(signum: int, frame: FrameType | None) -> None:
+        readiness.drain()
+        previous(signum, frame)
+
+    with suppress(ValueError):  # not the main thread: no signals here
+        signal.signal(signal.SIGTERM, draining)
 
 
 def _registry() -> CollectorRegistry:
@@ -164,12 +238,7 @@ def _describe(settings: Settings) -> str:
 
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
+    configure_logging()
     settings = _checked_settings(None)
     uvicorn.run(
         "server:create_app",
@@ -178,6 +247,9 @@ def main() -> None:
         port=settings.server.port,
         workers=int(os.environ.get("WORKERS", "1")),
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        # Applied by uvicorn in this process and in every worker: JSON (or LOG_FORMAT=text)
+        # for uvicorn's own loggers too.
+        log_config=log_config(),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
         timeout_graceful_shutdown=settings.server.shutdown_timeout,
     )

@@ -219,6 +219,17 @@ class FederationSettings(_Section):
         return self
 
 
+class ObservabilitySettings(_Section):
+    """Traces and readiness; exporters and sampling come from the standard OTEL_* variables."""
+
+    # Keys the hash that stands for user and item ids in spans. Set the same secret on
+    # every replica to match one user's spans across them; unset, each process draws a
+    # random one (hashes then match within a process only).
+    id_salt: SecretStr | None = None
+    # How long /readyz reuses its last check of the Personalize endpoint.
+    ready_ttl: float = Field(default=5.0, ge=0, le=300)
+
+
 # Values a Redis key prefix may hold: no spaces or control characters, which would make
 # keys awkward to inspect and to delete by pattern.
 _KEY_PREFIX = re.compile(r"[!-~]{0,100}")
@@ -409,6 +420,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
 

@@ -51,9 +51,18 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
     must be free to start its fallback without waiting for its slowest sibling.
     """
 
-    def __init__(self, backend: DeadlineBackend, *, max_calls: int, deadline: float) -> None:
+    def __init__(
+        self,
+        backend: DeadlineBackend,
+        *,
+        max_calls: int,
+        deadline: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
         self._backend = backend
+        # Told the number of distinct keys of every dispatched batch (a metric).
+        self._on_batch = on_batch
         self._calls_left = max_calls
         self._max_calls = max_calls
         # On the time.monotonic clock: every call of the operation ends by then.
@@ -71,6 +80,8 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
     async def batch_load_fn(
         self, keys: Sequence[RecommendationRequest]
     ) -> list["asyncio.Task[Answer]"]:
+        if self._on_batch is not None:
+            self._on_batch(len(keys))
         # Created in field order, so the budget is spent in the order fields asked.
         tasks = [asyncio.ensure_future(self._call(key)) for key in keys]
         for key, task in zip(keys, tasks, strict=True):
@@ -105,10 +116,22 @@ class Loaders:
     recommendations: RecommendationLoader
 
 
-def operation_loaders(backend: DeadlineBackend, *, max_calls: int, deadline_s: float) -> Loaders:
-    """Fresh loaders for one operation whose deadline starts now."""
+def operation_loaders(
+    backend: DeadlineBackend,
+    *,
+    max_calls: int,
+    deadline_s: float,
+    on_batch: Callable[[int], None] | None = None,
+) -> Loaders:
+    """Fresh loaders for one operation whose deadline starts now.
+
+    `on_batch` is told the size of each batch the recommendations loader dispatches.
+    """
     return Loaders(
         recommendations=RecommendationLoader(
-            backend, max_calls=max_calls, deadline=time.monotonic() + deadline_s
+            backend,
+            max_calls=max_calls,
+            deadline=time.monotonic() + deadline_s,
+            on_batch=on_batch,
         )
     )

@@ -28,8 +28,10 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
 from settings import Settings
+from web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +113,11 @@ class GraphQLEndpoint:
         schema: Any,
         settings: Settings,
         context: Callable[[Request], Context],
+        observer: OperationObserver | None = None,
     ) -> None:
         self._schema = schema
+        # Counts, times and traces each request; None in tests of the endpoint alone.
+        self._observer = observer
         self._context = context
         self._max_body = settings.limits.max_body_bytes
         self._ide = get_graphql_ide_html("graphiql") if settings.server.graphiql else None
@@ -124,10 +129,16 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await self.respond(request)
+        if self._observer is None:
+            response = await self.respond(request, OperationRecord())
+        else:
+            with self._observer.observe(request.headers, REQUEST_ID.get()) as record:
+                response = await self.respond(request, record)
+                record.status = response.status_code
         await response(scope, receive, send)
 
-    async def respond(self, request: Request) -> Response:
+    async def respond(self, request: Request, record: OperationRecord) -> Response:
+        """The response to `request`; what happened is written into `record`."""
         media = response_media_type(request.headers.get("accept")) or JSON
         try:
             if request.method not in ("GET", "POST"):
@@ -139,6 +150,7 @@ class GraphQLEndpoint:
                 )
             self._check_secret(request)
             if self._ide is not None and _wants_ide(request):
+                record.skip = True
                 return HTMLResponse(self._ide)
             if response_media_type(request.headers.get("accept")) is None:
                 raise RequestError(
@@ -149,6 +161,7 @@ class GraphQLEndpoint:
             params = await self._params(request)
             result = await self._execute(request, params)
         except RequestError as exc:
+            record.outcome, record.codes = "request_error", (exc.code,)
             body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
             status = 200 if exc.graphql and media == JSON else exc.status
             return self._response(body, status, media, exc.headers)
@@ -159,7 +172,11 @@ class GraphQLEndpoint:
         if executed:
             payload["data"] = result.data
         if result.errors:
-            payload["errors"] = [error.formatted for error in result.errors]
+            payload["errors"] = errors = [error.formatted for error in result.errors]
+            record.codes = tuple(
+                dict.fromkeys(str((e.get("extensions") or {}).get("code")) for e in errors)
+            )
+        record.outcome = ("errors" if result.errors else "ok") if executed else "request_error"
         if result.extensions:
             payload["extensions"] = result.extensions
         # A request error is 400 under the newer media type; legacy JSON clients get 200

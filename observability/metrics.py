@@ -1,0 +1,135 @@
+"""Prometheus metrics of GraphQL operations, loader batches and circuit breakers.
+
+Everything is registered on the app's own `CollectorRegistry` (served at /metrics), never
+on the process-wide default, so several apps in one process never collide. Labels are
+bounded: operation names are capped, use cases and outcomes come from fixed sets.
+The Personalize call and cache metrics live with the code that counts them
+(`backends.cache.CallMetrics`).
+"""
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from backends.guard import Breakers, BreakerState
+
+# Seconds; Personalize answers in tens of milliseconds, a deadline is a few seconds.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+# Distinct keys per dispatched loader batch; an `_entities` batch can hold hundreds.
+BATCH_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500)
+# Distinct operation names kept as label values per process; later ones are "other".
+MAX_OPERATION_NAMES = 100
+ANONYMOUS = "anonymous"
+OTHER = "other"
+OUTCOMES = ("ok", "errors", "request_error")
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+_BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
+
+
+def is_operation_name(name: str | None) -> bool:
+    """Whether `name` is a GraphQL name of at most 100 characters (clients send anything)."""
+    return bool(name) and _NAME.fullmatch(name or "") is not None
+
+
+class OperationNames:
+    """Operation names as label values: the first `limit` distinct ones, then "other".
+
+    Names come from clients, so they are bounded twice: only GraphQL names of at most 100
+    characters are kept (anything else, or none, is "anonymous"), and only so many.
+    """
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, name: str | None) -> str:
+        if name is None or not is_operation_name(name):
+            return ANONYMOUS
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(name)
+        return name
+
+
+class OperationMetrics:
+    """GraphQL operations by name and outcome, and how long they took."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.names = OperationNames()
+        self.operations = Counter(
+            "personalize_subgraph_graphql_operations",
+            "GraphQL operations by operation name (bounded) and outcome: ok, errors (some "
+            "fields failed), request_error (nothing ran: bad HTTP request, parse, validation).",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "personalize_subgraph_graphql_operation_seconds",
+            "Time from the request reaching /graphql to the response being ready.",
+            ["operation", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_sizes = Histogram(
+            "personalize_subgraph_loader_batch_size",
+            "Distinct recommendation requests per dispatched loader batch (answers found "
+            "in the in-process cache never reach a batch).",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        for outcome in OUTCOMES:
+            self.operations.labels(ANONYMOUS, outcome)
+
+    def observe(self, name: str | None, outcome: str, seconds: float) -> None:
+        label = self.names.label(name)
+        self.operations.labels(label, outcome).inc()
+        self.seconds.labels(label, outcome).observe(seconds)
+
+
+class BreakerCollector(Collector):
+    """The breaker state of every configured use case, read at scrape time.
+
+    0 closed, 1 half-open (one probe in flight), 2 open (calls refused). Breakers are
+    kept per ARN; use cases sharing an ARN report the same state.
+    """
+
+    def __init__(self, arns: Mapping[str, str], breakers: Callable[[], Breakers | None]) -> None:
+        self._arns = dict(arns)
+        self._breakers = breakers
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Nothing to check for clashes at registration; collect() reads live state.
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        breakers = self._breakers()
+        states = breakers.states() if breakers is not None else {}
+        gauge = GaugeMetricFamily(
+            "personalize_subgraph_breaker_state",
+            "Circuit breaker per use case (its ARN's): 0 closed, 1 half-open, 2 open.",
+            labels=["use_case"],
+        )
+        for use_case, arn in self._arns.items():
+            state = states.get(arn, BreakerState.CLOSED)
+            gauge.add_metric([use_case], _BREAKER_VALUES[state])
+        yield gauge
