@@ -9,6 +9,7 @@ The Personalize call and cache metrics live with the code that counts them
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -97,13 +98,22 @@ class OperationMetrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
+        # (name as sent, outcome) -> its two series: labels() takes a lock and the name
+        # check a regex, per request otherwise. Bounded like the names themselves.
+        self._series: dict[tuple[str | None, str], tuple[Any, Any]] = {}
         for outcome in OUTCOMES:
             self.operations.labels(ANONYMOUS, outcome)
 
     def observe(self, name: str | None, outcome: str, seconds: float) -> None:
-        label = self.names.label(name)
-        self.operations.labels(label, outcome).inc()
-        self.seconds.labels(label, outcome).observe(seconds)
+        series = self._series.get((name, outcome))
+        if series is None:
+            label = self.names.label(name)
+            series = (self.operations.labels(label, outcome), self.seconds.labels(label, outcome))
+            if len(self._series) < 4 * MAX_OPERATION_NAMES * len(OUTCOMES):
+                self._series[(name, outcome)] = series
+        count, seconds_ = series
+        count.inc()
+        seconds_.observe(seconds)
 
 
 class BreakerCollector(Collector):
