@@ -363,3 +363,29 @@ def test_dead_endpoint_is_not_ready_and_opens_the_breaker(logs: Path) -> None:
     assert opened["level"] == "WARNING"
     assert opened["request_id"] == "dead-1"
     assert opened["failures"] == 1
+
+
+def test_every_worker_logs_json(logs: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "WORKERS": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    log = logs / "subgraph-json-workers.log"
+    with running(python("server.py"), f"{url}/healthz", log, env=env):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            ready = [r for r in records if r["message"].startswith("backend PERSONALIZE ready")]
+            if len(ready) == 2:
+                break
+            time.sleep(0.1)
+    # The parent and both workers, our loggers and uvicorn's: JSON every line.
+    assert len(ready) == 2, [r["message"] for r in records]
+    started = {r["message"] for r in records if r["message"].startswith("Started server process")}
+    assert len(started) >= 2
+    assert any(r["logger"] == "uvicorn.error" for r in records)

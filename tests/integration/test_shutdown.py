@@ -22,6 +22,8 @@ def test_sigterm_drains_requests_in_flight(logs: Path, fresh_emulator: Emulator)
         "SUBGRAPH_BACKEND": "personalize",
         "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": fresh_emulator.url,
         "LOG_LEVEL": "INFO",
+        # uvicorn's own access line format, read below.
+        "LOG_FORMAT": "text",
     }
     outcome: dict[str, httpx.Response] = {}
 
