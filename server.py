@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import FrameType
+from typing import TYPE_CHECKING, cast
 
 import uvicorn
 from prometheus_client import (
@@ -46,6 +47,9 @@ from settings import Settings, load_settings
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdMiddleware
 
+if TYPE_CHECKING:
+    from backends.events import EventSender, EventSink
+
 log = logging.getLogger("server")
 
 
@@ -68,6 +72,30 @@ async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBacke
 
         async with LocalBackend.open(settings.local) as local:
             yield local
+
+
+@asynccontextmanager
+async def _open_events(
+    settings: Settings, backend: RecommendationBackend
+) -> AsyncIterator["EventSender | None"]:
+    """The event queue, sending to Personalize Events or into the embedded engine."""
+    if settings.events.tracking_id is None:
+        yield None
+        return
+    from backends.events import EventSender
+
+    if settings.backend == "local":
+        # The embedded engine takes PutEvents itself (LocalBackend.put_events).
+        async with EventSender.open(cast("EventSink", backend), settings.events) as sender:
+            yield sender
+        return
+    from backends.personalize_events import PersonalizeEvents
+
+    async with (
+        PersonalizeEvents.open(settings.personalize, settings.events) as sink,
+        EventSender.open(sink, settings.events) as sender,
+    ):
+        yield sender
 
 
 def _checked_settings(settings: Settings | None) -> Settings:
@@ -127,6 +155,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Unwound first: calls still in flight end before the store and backend close.
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached
+            # Entered after the backend, so it is closed (flushed) before the backend is.
+            app.state.events = await stack.enter_async_context(_open_events(settings, backend))
             await _open_readiness(readiness, settings)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
@@ -148,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 on_batch=operations.batch_sizes.observe,
             ),
             settings=settings,
+            events=request.app.state.events,
         )
 
     async def healthz(request: Request) -> Response:

@@ -279,6 +279,29 @@ _DEFAULT_CACHE_TTL: dict[Input, float] = {
 }
 
 
+class EventsSettings(_Section):
+    """`Mutation.recordEvents`: user events sent back to Personalize (PutEvents)."""
+
+    # The event tracker's id; unset, the schema has no recordEvents mutation.
+    tracking_id: str | None = Field(default=None, min_length=1, max_length=256)
+    # personalize-events endpoint; None lets botocore resolve it (it honours
+    # AWS_ENDPOINT_URL_PERSONALIZE_EVENTS).
+    endpoint_url: str | None = None
+    # Event batches (one PutEvents call each) held for delivery; beyond it,
+    # recordEvents refuses with EVENTS_QUEUE_FULL instead of dropping anything.
+    queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    # How long recordEvents waits for its batch to be delivered before answering
+    # `delivered: false` (delivery goes on in the background).
+    wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # Backoff between delivery attempts of a batch that was throttled or failed on
+    # Personalize's side; such batches are retried until they go through.
+    retry_base: float = Field(default=0.2, gt=0, le=60)
+    retry_cap: float = Field(default=5.0, gt=0, le=600)
+    # On shutdown, how long queued batches may take to go out before the rest are
+    # reported (logged with their count) as not delivered.
+    flush_timeout: float = Field(default=5.0, ge=0, le=300)
+
+
 class LocalSettings(_Section):
     """The embedded engine used when backend = "local"."""
 
@@ -418,6 +441,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     local: LocalSettings = LocalSettings()
     limits: LimitsSettings = LimitsSettings()
+    events: EventsSettings = EventsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
