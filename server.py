@@ -37,7 +37,7 @@ from backends.guard import Breakers, GuardedBackend
 from errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.logs import configure_logging, log_config
-from observability.metrics import BreakerCollector, OperationMetrics
+from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
 from observability.operations import OperationInfo, OperationObserver
 from observability.readiness import Readiness, personalize_check
 from observability.tracing import CallSpans, CountedAttempts, configure_tracing
@@ -136,6 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             lambda: breakers[0] if breakers else None,
         )
     )
+    senders: list[EventSender] = []
+    registry.register(EventsCollector(lambda: senders[0] if senders else None))
     readiness = Readiness(settings.observability.ready_ttl)
 
     @asynccontextmanager
@@ -157,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.backend = cached
             # Entered after the backend, so it is closed (flushed) before the backend is.
             app.state.events = await stack.enter_async_context(_open_events(settings, backend))
+            senders[:] = [app.state.events] if app.state.events is not None else []
             await _open_readiness(readiness, settings)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)

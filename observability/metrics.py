@@ -9,13 +9,16 @@ The Personalize call and cache metrics live with the code that counts them
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backends.guard import Breakers, BreakerState
+
+if TYPE_CHECKING:
+    from backends.events import EventSender
 
 # Seconds; Personalize answers in tens of milliseconds, a deadline is a few seconds.
 LATENCY_BUCKETS = (
@@ -143,3 +146,39 @@ class BreakerCollector(Collector):
             state = states.get(arn, BreakerState.CLOSED)
             gauge.add_metric([use_case], _BREAKER_VALUES[state])
         yield gauge
+
+
+class EventsCollector(Collector):
+    """What became of recordEvents' events, read from the process's sender at scrape time."""
+
+    def __init__(self, sender: Callable[[], "EventSender | None"]) -> None:
+        self._sender = sender
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        sender = self._sender()
+        if sender is None:
+            return
+        counts = sender.counts
+        events = CounterMetricFamily(
+            "personalize_subgraph_events",
+            "Events of recordEvents by fate: accepted (queued), delivered, rejected "
+            "(Personalize refused them for good; logged), refused (queue full; the client "
+            "was told EVENTS_QUEUE_FULL).",
+            labels=["fate"],
+        )
+        for fate in ("accepted", "delivered", "rejected", "refused"):
+            events.add_metric([fate], getattr(counts, fate))
+        yield events
+        yield CounterMetricFamily(
+            "personalize_subgraph_event_retries",
+            "PutEvents attempts retried after throttling or a server-side failure.",
+            value=counts.retries,
+        )
+        yield GaugeMetricFamily(
+            "personalize_subgraph_event_queue_depth",
+            "Event batches waiting for delivery (the one being sent included).",
+            value=sender.depth,
+        )

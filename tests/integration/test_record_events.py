@@ -131,6 +131,17 @@ def test_throttled_events_are_delivered_later_and_a_full_queue_refuses(
     delivered = [b["eventList"][0]["itemId"] for b in put_events_bodies(fresh_emulator)]
     # Every accepted event arrived, once, in order.
     assert delivered == ["item-0001", "item-0002", "item-0003", "item-0004"]
+    # And the operator saw it all.
+    metrics = httpx.get(f"{tracked.url}/metrics").text
+    assert 'personalize_subgraph_events_total{fate="refused"} 3.0' in metrics
+    assert "personalize_subgraph_event_queue_depth 0.0" in metrics
+    retries = [
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("personalize_subgraph_event_retries_total")
+    ]
+    assert retries
+    assert retries[0] >= 2
 
 
 def test_anonymous_sessions_are_accepted(tracked: Subgraph, fresh_emulator: Emulator) -> None:
