@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,7 +36,13 @@ class EventSink(Protocol):
 @dataclass
 class _Batch:
     params: dict[str, Any]
+    # True once delivered; the SubgraphError when Personalize refused it for good.
     delivered: asyncio.Future[bool] = field(default_factory=asyncio.Future)
+
+    def __post_init__(self) -> None:
+        # Read the outcome even when nobody waits any more, so a refusal reported
+        # after the wait is not also flagged as an unretrieved exception.
+        self.delivered.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     @property
     def size(self) -> int:
@@ -98,7 +105,15 @@ class EventSender:
             await sender._close()
 
     async def record(self, params: dict[str, Any]) -> bool:
-        """Queue one batch; True once delivered within `wait_ms`, False if still queued."""
+        """Queue one batch; True once delivered within `wait_ms`, False if still queued.
+
+        A refusal for good that arrives within the wait is raised (the client learns
+        its events were not taken); a later one is logged and counted.
+        """
+        # An id per event lets Personalize drop the copy when a retry follows a call
+        # that did arrive (a timeout or a dropped connection after the fact).
+        for event in params["eventList"]:
+            event.setdefault("eventId", uuid.uuid4().hex)
         batch = _Batch(params)
         try:
             self._queue.put_nowait(batch)
@@ -120,6 +135,8 @@ class EventSender:
             return False
 
     async def _run(self) -> None:
+        # Nothing may end this loop but cancellation: a dead sender would accept events
+        # it never delivers.
         while True:
             batch = await self._queue.get()
             self._current = batch
@@ -136,27 +153,35 @@ class EventSender:
         while True:
             try:
                 await self._sink.put_events(batch.params)
-            except SubgraphError as exc:
-                if exc.retryable:
-                    attempt += 1
-                    self.counts.retries += 1
-                    ceiling = min(
-                        self._settings.retry_cap, self._settings.retry_base * 2 ** (attempt - 1)
+            except Exception as exc:
+                if isinstance(exc, SubgraphError) and not exc.retryable:
+                    self.counts.rejected += batch.size
+                    log.error(
+                        "event batch rejected by Personalize, not delivered",
+                        extra={"code": exc.code, "events": batch.size, "reason": str(exc)},
                     )
-                    if attempt in (1, 10) or attempt % 100 == 0:
-                        log.warning(
-                            "event batch not delivered yet, retrying",
-                            extra={"code": exc.code, "attempt": attempt, "events": batch.size},
-                        )
-                    await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
-                    continue
-                self.counts.rejected += batch.size
-                log.error(
-                    "event batch rejected by Personalize, not delivered",
-                    extra={"code": exc.code, "events": batch.size, "reason": str(exc)},
+                    if not batch.delivered.done():
+                        batch.delivered.set_exception(exc)
+                    return
+                if not isinstance(exc, SubgraphError):
+                    # A bug or an unmapped client error: keep the batch, say so, retry.
+                    log.exception("event batch failed unexpectedly, retrying")
+                attempt += 1
+                self.counts.retries += 1
+                if attempt in (1, 10) or attempt % 100 == 0:
+                    log.warning(
+                        "event batch not delivered yet, retrying",
+                        extra={
+                            "code": getattr(exc, "code", type(exc).__name__),
+                            "attempt": attempt,
+                            "events": batch.size,
+                        },
+                    )
+                ceiling = min(
+                    self._settings.retry_cap, self._settings.retry_base * 2 ** (attempt - 1)
                 )
-                _settle(batch, False)
-                return
+                await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
+                continue
             self.counts.delivered += batch.size
             _settle(batch, True)
             return

@@ -112,7 +112,10 @@ class OperationMetrics:
         if series is None:
             label = self.names.label(name)
             series = (self.operations.labels(label, outcome), self.seconds.labels(label, outcome))
-            if len(self._series) < 4 * MAX_OPERATION_NAMES * len(OUTCOMES):
+            # Only short names are remembered: the key is the name as sent, and a
+            # client could otherwise park megabyte-long names here.
+            short = name is None or len(name) <= 128
+            if short and len(self._series) < 4 * MAX_OPERATION_NAMES * len(OUTCOMES):
                 self._series[(name, outcome)] = series
         count, seconds_ = series
         count.inc()

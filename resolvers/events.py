@@ -3,7 +3,8 @@
 botocore's model (personalize-events 2018-03-22, PutEvents): sessionId and userId
 1..256 characters; 1..10 events; eventType 1..256; itemId 1..256; properties a JSON
 string of 1..1,024; recommendationId 1..40; impression 1..25 ids of 1..256. Nothing is
-queued unless every event passes.
+queued unless every event passes. Its documentation also reserves some `properties`
+keys. A batch Personalize still refuses while the call waits is reported to the client.
 """
 
 import math
@@ -22,6 +23,10 @@ MAX_ID = 256
 MAX_PROPERTIES = 1024
 MAX_RECOMMENDATION_ID = 40
 MAX_IMPRESSION = 25
+# PutEvents' documentation: these may not be `properties` keys (compared ignoring case).
+RESERVED_PROPERTIES = frozenset(
+    {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
+)
 
 
 def _text(value: Any, where: str, limit: int) -> str:
@@ -36,6 +41,8 @@ def _event(event: EventInput, where: str) -> dict[str, Any]:
     sent_at = event.sent_at if isinstance(event.sent_at, datetime) else datetime.now(UTC)
     if sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
+    if sent_at.timestamp() < 0:
+        raise InvalidArgument(f"{where}.sentAt must not be before 1970")
     wire["sentAt"] = sent_at.timestamp()
     if given(event.item_id):
         wire["itemId"] = _text(event.item_id, f"{where}.itemId", MAX_ID)
@@ -51,6 +58,11 @@ def _event(event: EventInput, where: str) -> dict[str, Any]:
             parsed = None
         if not isinstance(parsed, dict):
             raise InvalidArgument(f"{where}.properties must be a JSON object")
+        reserved = sorted(k for k in parsed if k.lower() in RESERVED_PROPERTIES)
+        if reserved:
+            raise InvalidArgument(
+                f"{where}.properties may not use the reserved key(s) {', '.join(reserved)}"
+            )
         wire["properties"] = properties
     if given(event.recommendation_id):
         wire["recommendationId"] = _text(

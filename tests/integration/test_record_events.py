@@ -97,6 +97,8 @@ def test_bad_events_are_refused_and_nothing_is_sent(
         ([{**view, "impression": [f"item-{i:04d}" for i in range(26)]}], "events[0].impression"),
         ([{**view, "recommendationId": "r" * 41}], "events[0].recommendationId"),
         ([{"eventType": "", "itemId": "item-0001"}], "events[0].eventType"),
+        ([{**view, "properties": '{"userId": "x"}'}], "reserved key(s) userId"),
+        ([{**view, "sentAt": "1969-07-20T20:17:00Z"}], "events[0].sentAt"),
     ]
     for events, problem in cases:
         body = record(tracked, events)
@@ -174,3 +176,26 @@ def test_the_embedded_engine_learns_from_events_too(local_tracked: Subgraph) -> 
     assert body == {"data": {"recordEvents": {"accepted": 2, "delivered": True}}}
     _, after = picks(local_tracked)
     assert not set(before[:2]) & set(after)
+
+
+def test_a_batch_refused_for_good_is_reported_to_the_client(
+    tracked: Subgraph, fresh_emulator: Emulator
+) -> None:
+    fresh_emulator.faults(
+        rules=[
+            {
+                "match": {"trackingId": DEMO_TRACKING_ID},
+                "error": "AccessDeniedException",
+                "status": 403,
+            }
+        ]
+    )
+    body = record(tracked, [{"eventType": "View", "itemId": "item-0005"}])
+    assert codes(body) == ["UPSTREAM_UNAVAILABLE"]
+    # One attempt: a refusal is not retried, and the sender goes on with the next batch.
+    assert len(put_events_bodies(fresh_emulator, delivered_only=False)) == 1
+    fresh_emulator.faults()
+    again = record(tracked, [{"eventType": "View", "itemId": "item-0006"}])
+    assert again == {"data": {"recordEvents": {"accepted": 1, "delivered": True}}}
+    # Every event carries an id, so a retry after a lost answer is not counted twice.
+    assert put_events_bodies(fresh_emulator)[-1]["eventList"][0]["eventId"]

@@ -44,6 +44,15 @@ input = "user"
 fallback = ["bestSellersForUser"]
 fallback_items = ["item-0001", "item-0002", "item-0003", "item-0004"]
 
+# A campaign that is gone: every home page's shelf comes from the fallback chain, so the
+# degraded path is exercised in every run whatever the random faults do.
+[use_cases.retiredShelf]
+arn = "arn:aws:personalize:us-east-1:000000000000:campaign/retired-shelf"
+field = "recommendations"
+input = "user"
+fallback = ["bestSellersForUser"]
+fallback_items = ["item-0005", "item-0006"]
+
 [use_cases.bestSellersForUser]
 arn = "arn:aws:personalize:us-east-1:000000000000:recommender/best-sellers"
 field = "popularItems"
@@ -71,6 +80,7 @@ def _operations(rng: random.Random) -> dict[str, Any]:
           _entities(representations: [{__typename: "User", id: $u}]) {
             ... on User {
               feed: recommendations(useCase: HOME_FEED, numResults: 12) { source items { itemId } }
+              shelf: recommendations(useCase: RETIRED_SHELF, numResults: 6) { source }
               picks: recommendations(numResults: 8, filter: {excludePurchased: true}) {
                 source items { itemId } } } } }"""
         return {"query": query, "variables": {"u": user}}
