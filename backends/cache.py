@@ -155,15 +155,7 @@ class MemoryStore:
         return entry
 
     async def get(self, request: RecommendationRequest, budget: float) -> Entry | None:
-        found = self._entries.get(request)
-        if found is None:
-            return None
-        entry, drop_at = found
-        if time.time() >= drop_at:
-            del self._entries[request]
-            return None
-        self._entries.move_to_end(request)
-        return entry
+        return self.peek(request)
 
     def put(
         self, request: RecommendationRequest, result: RecommendationResult, keep: float
