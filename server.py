@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Entered after the backend, so it is closed (flushed) before the backend is.
             app.state.events = await stack.enter_async_context(_open_events(settings, backend))
             senders[:] = [app.state.events] if app.state.events is not None else []
-            await _open_readiness(readiness, settings)
+            _open_readiness(readiness, settings, backend)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
             log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
@@ -226,17 +226,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-async def _open_readiness(readiness: Readiness, settings: Settings) -> None:
+def _open_readiness(
+    readiness: Readiness, settings: Settings, backend: RecommendationBackend
+) -> None:
     """Ready now (local engine), or while the Personalize endpoint takes connections."""
-    if settings.backend != "personalize":
+    target = getattr(backend, "target", None)
+    if settings.backend != "personalize" or target is None:
         readiness.opened()
         return
-    try:
-        check, problem = await personalize_check(settings.personalize)
-    except Exception as exc:  # a bad region or endpoint: keep serving, say why not ready
-        log.exception("cannot resolve the Personalize endpoint")
-        check, problem = None, f"cannot resolve the Personalize endpoint ({type(exc).__name__})"
-    readiness.opened(check, problem)
+    readiness.opened(*personalize_check(target, settings.personalize.connect_timeout))
 
 
 def _drain_on_sigterm(readiness: Readiness) -> None:

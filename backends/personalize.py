@@ -3,7 +3,8 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import aioboto3
 from aiobotocore.config import AioConfig
@@ -42,26 +43,52 @@ def client_config(settings: PersonalizeSettings) -> AioConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeTarget:
+    """Where Personalize Runtime calls go, and with which credentials, as botocore resolves
+    them (configured endpoint, `AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME`, or the region's)."""
+
+    endpoint: str
+    region: str
+    signing_name: str
+    # aiobotocore's credentials (refreshed when they expire), or None if none were found.
+    credentials: Any
+
+
+@asynccontextmanager
+async def runtime_client(settings: PersonalizeSettings) -> AsyncIterator[tuple[RuntimeTarget, Any]]:
+    """An aioboto3 personalize-runtime client and what it resolved; creating one sends nothing."""
+    session = aioboto3.Session()
+    async with session.client(
+        "personalize-runtime",
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        config=client_config(settings),
+    ) as client:
+        meta = client.meta
+        # aiobotocore's get_credentials is a coroutine; its stubs say otherwise.
+        credentials = await cast(Any, session.get_credentials())
+        target = RuntimeTarget(
+            meta.endpoint_url, meta.region_name, meta.service_model.signing_name, credentials
+        )
+        yield target, client
+
+
 class PersonalizeBackend:
     """Sends each request as one Personalize Runtime call."""
 
     source = "PERSONALIZE"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, target: RuntimeTarget) -> None:
         self._client = client
+        self.target = target
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: PersonalizeSettings) -> AsyncIterator["PersonalizeBackend"]:
         """Create the client for the app's lifetime and close it on shutdown."""
-        session = aioboto3.Session()
-        async with session.client(
-            "personalize-runtime",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            config=client_config(settings),
-        ) as client:
-            yield cls(client)
+        async with runtime_client(settings) as (target, client):
+            yield cls(client, target)
 
     async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         params = request.to_api_params()

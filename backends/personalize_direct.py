@@ -13,15 +13,14 @@ keeps the SDK path.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-import aioboto3
 import aiohttp
 import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from backends.personalize import client_config
+from backends.personalize import RuntimeTarget, runtime_client
 from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.upstream import upstream_error
 from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
@@ -51,37 +50,22 @@ class DirectPersonalizeBackend:
 
     source = "PERSONALIZE"
 
-    def __init__(
-        self,
-        http: aiohttp.ClientSession,
-        endpoint: str,
-        region: str,
-        signing_name: str,
-        credentials: Any,
-    ) -> None:
+    def __init__(self, http: aiohttp.ClientSession, target: RuntimeTarget) -> None:
         self._http = http
-        self._endpoint = endpoint.rstrip("/")
-        self._region = region
-        self._signing_name = signing_name
-        self._credentials = credentials
+        self.target = target
+        self._endpoint = target.endpoint.rstrip("/")
+        self._region = target.region
+        self._signing_name = target.signing_name
+        self._credentials = target.credentials
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: PersonalizeSettings) -> AsyncIterator["DirectPersonalizeBackend"]:
         """Resolve endpoint, region and credentials once; hold the pool for the app."""
-        session = aioboto3.Session()
-        async with session.client(
-            "personalize-runtime",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            config=client_config(settings),
-        ) as client:
-            meta = client.meta
-            endpoint, region = meta.endpoint_url, meta.region_name
-            signing_name = meta.service_model.signing_name
-        # aiobotocore's get_credentials is a coroutine; its stubs say otherwise.
-        credentials = await cast(Any, session.get_credentials())
-        if credentials is None:
+        # The SDK client resolves; it is not kept, nothing is sent through it.
+        async with runtime_client(settings) as (target, _):
+            pass
+        if target.credentials is None:
             log.error("no AWS credentials found for Personalize")
         connector = aiohttp.TCPConnector(limit=settings.max_concurrency, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(
@@ -90,7 +74,7 @@ class DirectPersonalizeBackend:
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False
         ) as http:
-            yield cls(http, endpoint, region, signing_name, credentials)
+            yield cls(http, target)
 
     async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         path = _PATHS[request.operation]

@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from settings import PersonalizeSettings
+if TYPE_CHECKING:
+    from backends.personalize import RuntimeTarget
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +101,10 @@ class Readiness:
         return verdict
 
 
-async def personalize_check(settings: PersonalizeSettings) -> tuple[Check | None, str | None]:
-    """(check, problem) for the Personalize backend, resolved as the backends resolve them.
-
-    The endpoint (configured, `AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME`, or the region's)
-    comes from an aioboto3 client's metadata; creating one sends nothing.
-    """
-    import aioboto3
-
-    from backends.personalize import client_config
-
-    session = aioboto3.Session()
-    async with session.client(
-        "personalize-runtime",
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        config=client_config(settings),
-    ) as client:
-        endpoint = client.meta.endpoint_url
-    # aiobotocore's get_credentials is a coroutine; its stubs say otherwise.
-    credentials = await cast(Any, session.get_credentials())
-    if credentials is None:
+def personalize_check(
+    target: "RuntimeTarget", connect_timeout: float
+) -> tuple[Check | None, str | None]:
+    """(check, problem) for the Personalize backend, from what the backend itself resolved."""
+    if target.credentials is None:
         return None, "no AWS credentials were found"
-    return tcp_check(endpoint, settings.connect_timeout), None
+    return tcp_check(target.endpoint, connect_timeout), None
