@@ -401,6 +401,10 @@ class CachedBackend:
         entry = self._store.peek(request)
         if entry is None or entry.age() >= case.cache_ttl:
             return None
+        return self._hit(request, entry)
+
+    def _hit(self, request: RecommendationRequest, entry: Entry) -> RecommendationResult:
+        """Count a fresh stored answer and hand it out."""
         hit, saved = self._hit_counters(request.use_case)
         hit.inc()
         saved.inc()
@@ -436,12 +440,7 @@ class CachedBackend:
         if keep:
             entry = await self._store.get(request, deadline - time.monotonic())
             if case is not None and entry is not None and entry.age() < case.cache_ttl:
-                hit, saved = self._hit_counters(request.use_case)
-                hit.inc()
-                saved.inc()
-                if self._spans is not None:
-                    note("cache_hit", request.use_case)
-                return entry.result
+                return self._hit(request, entry)
         call = functools.partial(self._call, request, deadline, case if keep else None)
         try:
             result, joined = await self._calls.run(request, call, deadline, spend)
