@@ -13,7 +13,6 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     NoCredentialsError,
-    ParamValidationError,
     ReadTimeoutError,
 )
 
@@ -114,12 +113,6 @@ class PersonalizeBackend:
         except NoCredentialsError as exc:
             log.error("no AWS credentials found for Personalize")
             raise UpstreamRefused("Personalize credentials are not configured") from exc
-        except ParamValidationError as exc:
-            # botocore's own check of the request shape: a bug of ours, never retried.
-            log.error("botocore refused a request: %s", exc)
-            raise UpstreamRefused(
-                f"the request for use case {request.use_case!r} could not be sent"
-            ) from exc
         except BotoCoreError as exc:
             log.warning("personalize unreachable: %s", type(exc).__name__)
             raise UpstreamUnavailable(
