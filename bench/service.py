@@ -6,8 +6,9 @@ Starts, as real processes on free loopback ports: the Personalize Runtime emulat
 (a fixed `--delay-ms` per call), our subgraph (`python server.py` with the personalize
 backend and its default `personalize.client`, pointed at the emulator) and the naive
 Strawberry subgraph (`bench.naive_subgraph`). Then it drives each workload of
-`bench.workloads` at each concurrency with an async httpx client, every cell bounded
-by time (`--seconds`) and by count (`--max-queries`), and measures per cell:
+`bench.workloads` at each concurrency, one `bench.loadgen` keep-alive connection per
+concurrent client on uvloop, every cell bounded by time (`--seconds`) and by count
+(`--max-queries`), and measures per cell:
 
 - queries/s: completed queries over the cell's wall time;
 - p50/p99 latency minus the injected delay (each workload's calls run concurrently, so
@@ -57,7 +58,9 @@ from typing import Any
 
 import httpx
 import orjson
+import uvloop
 
+from bench.loadgen import Connection, LoadError
 from bench.workloads import BATCH_WARM, WORKLOADS, Workload
 from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port
 
@@ -333,6 +336,12 @@ class Cell:
         }
 
 
+def _clean(content: bytes) -> bool:
+    """A quick yes for the common answer: an object opening with non-null data and with no
+    "errors" anywhere in it (then it has no errors key). No means: ask `_problems`."""
+    return content.startswith(b'{"data":{') and b'"errors"' not in content
+
+
 def _problems(status: int, content: bytes) -> list[str]:
     """Why an answer is not a clean 200 with data: HTTP status or error codes."""
     if status != 200:
@@ -375,43 +384,45 @@ async def run_cell(
     open; counters are read after that. The query stream depends only on `seed`.
     """
     cell = Cell(target.name, workload.name, concurrency, delay_ms)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with (
-        httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as client,
-        httpx.AsyncClient(timeout=10.0) as control,
-    ):
-        rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
-        await asyncio.gather(
-            *(client.post(target.url, content=_WARMUP, headers=_HEADERS) for _ in rngs)
-        )
-        calls_before = await _emulator_calls(control, emulator)
-        cpu_before = cpu_seconds(target.pid)
-        emulator_before = cpu_seconds(emulator_pid)
-        client_before = time.process_time()
-        started = time.perf_counter()
-        stop_at = started + seconds
+    connections = [Connection(target.url) for _ in range(concurrency)]
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as control:
+            await asyncio.gather(*(conn.post(_WARMUP) for conn in connections))
+            calls_before = await _emulator_calls(control, emulator)
+            cpu_before = cpu_seconds(target.pid)
+            emulator_before = cpu_seconds(emulator_pid)
+            client_before = time.process_time()
+            started = time.perf_counter()
+            stop_at = started + seconds
 
-        async def worker(rng: random.Random) -> None:
-            while time.perf_counter() < stop_at and cell.queries < max_queries:
-                cell.queries += 1
-                body = workload.payload(rng)
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(target.url, content=body, headers=_HEADERS)
-                except httpx.HTTPError as exc:
-                    cell.errors[type(exc).__name__] += 1
+            async def worker(conn: Connection, rng: random.Random) -> None:
+                while time.perf_counter() < stop_at and cell.queries < max_queries:
+                    cell.queries += 1
+                    body = workload.payload(rng)
+                    sent = time.perf_counter()
+                    try:
+                        status, content = await conn.post(body)
+                    except LoadError as exc:
+                        cell.errors[f"{type(exc).__name__}: {exc}"] += 1
+                        cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                        continue
                     cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
-                    continue
-                cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
-                for problem in _problems(response.status_code, response.content):
-                    cell.errors[problem] += 1
+                    if status != 200 or not _clean(content):
+                        for problem in _problems(status, content):
+                            cell.errors[problem] += 1
 
-        await asyncio.gather(*(worker(r) for r in rngs))
-        cell.seconds = time.perf_counter() - started
-        cell.client_cpu_s = time.process_time() - client_before
-        cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
-        cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
-        cell.calls = await _emulator_calls(control, emulator) - calls_before
+            rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
+            await asyncio.gather(
+                *(worker(conn, r) for conn, r in zip(connections, rngs, strict=True))
+            )
+            cell.seconds = time.perf_counter() - started
+            cell.client_cpu_s = time.process_time() - client_before
+            cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
+            cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
+            cell.calls = await _emulator_calls(control, emulator) - calls_before
+    finally:
+        for conn in connections:
+            conn.close()
     cell.requests = cell.queries * workload.personalize_fields
     return cell
 
@@ -873,7 +884,7 @@ async def _drive(
                         # The same query stream for every target.
                         seed=zlib.crc32(f"{workload.name}/{c}".encode()),
                     )
-                except httpx.HTTPError:
+                except (httpx.HTTPError, LoadError):
                     _check_alive(procs)  # names the process that went away, if one did
                     raise
                 _check_alive(procs)
@@ -954,11 +965,9 @@ def run(opts: Options) -> Report:
                 flush=True,
             )
         if opts.client_calls:
-            report.client_call_ms = asyncio.run(
-                client_cpu_per_call(emulator_url, opts.client_calls)
-            )
+            report.client_call_ms = uvloop.run(client_cpu_per_call(emulator_url, opts.client_calls))
 
-        asyncio.run(
+        uvloop.run(
             _drive(
                 report,
                 opts,
@@ -981,7 +990,7 @@ def run(opts: Options) -> Report:
             warmed, warmed_url = _service("service-warm", logs, emulator_url, env)
             with _running([warmed]):
                 target = Target("service", f"{warmed_url}/graphql", warmed.proc.pid)
-                report.warm_up_calls = asyncio.run(warm_up(target, warm, emulator_url))
+                report.warm_up_calls = uvloop.run(warm_up(target, warm, emulator_url))
                 # The service answers from its cache now; the naive one asks Personalize.
                 difference = same_data(warm, target, theirs)
                 if difference is not None:
@@ -1002,7 +1011,7 @@ def run(opts: Options) -> Report:
                     f"batches: {report.warm_up_calls:,} Personalize calls",
                     flush=True,
                 )
-                asyncio.run(
+                uvloop.run(
                     _drive(
                         report,
                         opts,
@@ -1029,7 +1038,7 @@ def run(opts: Options) -> Report:
             with _running([cached]):
                 target = Target("service", f"{cached_url}/graphql", cached.proc.pid)
                 # From a cold cache: only `{ __typename }` ran before the stream.
-                asyncio.run(
+                uvloop.run(
                     _drive(
                         report,
                         opts,
