@@ -10,7 +10,8 @@ finds them; unexpected exceptions become 500 InternalFailure without a traceback
 Test controls live under ``/_emulator/``: call and fault counters, the latest request
 bodies, reset, and fault injection. What can go wrong with a call is modelled in
 ``faults``; this module draws each call's fate from the app's seeded RNG and puts it on
-the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent response.
+the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent response. The delay
+is a response time counted from the call's arrival; reads are answered inside it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -196,8 +198,10 @@ def create_app(
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
 
     def operation(
-        name: str, handler: Callable[[Mapping[str, Any]], dict[str, Any]]
+        name: str, handler: Callable[[Mapping[str, Any]], dict[str, Any]], *, reads: bool
     ) -> Callable[[Request], Awaitable[Response]]:
+        """``reads``: the handler changes nothing, so it may run before the injected wait."""
+
         def answer(body: Mapping[str, Any]) -> Response:
             try:
                 result = handler(body)
@@ -208,7 +212,7 @@ def create_app(
                 return error_response("InternalFailure", 500, "An internal error occurred")
             return _json(200, result)
 
-        async def faulted(request: Request, body: dict[str, Any]) -> Response:
+        async def faulted(request: Request, body: dict[str, Any], arrived: float) -> Response:
             profile, delay, spiked, fault = state.decide(body)
             rule = state.config.rule_for(body)
             kind = "rule" if rule is not None else fault
@@ -223,8 +227,13 @@ def create_app(
                     "fault": kind,
                 }
             )
-            # Latency comes first, for faulted calls too: a real failure also takes time.
-            if not await _sleep_unless_gone(request, delay):
+            # The delay is the call's response time, counted from its arrival, as a real
+            # endpoint's latency includes its own work: a read is answered inside it (only
+            # an engine slower than the delay adds to it). A write waits first, so that a
+            # caller who hangs up during the wait has changed nothing.
+            response = answer(body) if reads and kind in (None, "drop", "timeout") else None
+            waited_ms = (time.monotonic() - arrived) * 1000.0
+            if not await _sleep_unless_gone(request, delay - waited_ms):
                 return _gone()
             if rule is not None:
                 status = rule.status or _status_of(rule.error)
@@ -236,12 +245,14 @@ def create_app(
                 return error_response(code, status, f"Injected fault: {code}")
             if kind == "timeout" and not await _sleep_unless_gone(request, profile.hang_ms):
                 return _gone()
-            response = answer(body)
+            if response is None:
+                response = answer(body)
             if kind == "drop":
                 return DroppedResponse(response.body, response.status_code, dict(response.headers))
             return response
 
         async def endpoint(request: Request) -> Response:
+            arrived = time.monotonic()
             # Counted before anything can fail, so tests see every call that arrived.
             state.calls[name] = state.calls.get(name, 0) + 1
             raw = await request.body()
@@ -268,7 +279,7 @@ def create_app(
                 )
             state.in_flight += 1
             try:
-                return await faulted(request, body)
+                return await faulted(request, body, arrived)
             finally:
                 state.in_flight -= 1
 
@@ -320,15 +331,15 @@ def create_app(
     routes = [
         Route(
             "/recommendations",
-            operation("GetRecommendations", engine.get_recommendations),
+            operation("GetRecommendations", engine.get_recommendations, reads=True),
             methods=["POST"],
         ),
         Route(
             "/personalize-ranking",
-            operation("GetPersonalizedRanking", engine.get_personalized_ranking),
+            operation("GetPersonalizedRanking", engine.get_personalized_ranking, reads=True),
             methods=["POST"],
         ),
-        Route("/events", operation("PutEvents", put_events), methods=["POST"]),
+        Route("/events", operation("PutEvents", put_events, reads=False), methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/requests", requests, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
