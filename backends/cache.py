@@ -378,6 +378,7 @@ class CachedBackend:
         self._metrics = metrics
         self._calls: Coalescer[RecommendationRequest, RecommendationResult] = Coalescer()
         self._hits: dict[str, tuple[Any, Any]] = {}
+        self._answered: dict[str, tuple[Any, Any]] = {}
 
     @property
     def source(self) -> str:
@@ -421,6 +422,17 @@ class CachedBackend:
                 self._metrics.saved.labels(use_case, "cache"),
             )
             self._hits[use_case] = counters
+        return counters
+
+    def _ok_counters(self, use_case: str) -> tuple[Any, Any]:
+        # Every successful call counts here: looked up once per use case, as for hits.
+        counters = self._answered.get(use_case)
+        if counters is None:
+            counters = (
+                self._metrics.calls.labels(use_case, "ok"),
+                self._metrics.call_seconds.labels(use_case, "ok"),
+            )
+            self._answered[use_case] = counters
         return counters
 
     async def recommend(
@@ -494,10 +506,9 @@ class CachedBackend:
                 time.perf_counter() - started
             )
             raise
-        self._metrics.calls.labels(request.use_case, "ok").inc()
-        self._metrics.call_seconds.labels(request.use_case, "ok").observe(
-            time.perf_counter() - started
-        )
+        calls, seconds = self._ok_counters(request.use_case)
+        calls.inc()
+        seconds.observe(time.perf_counter() - started)
         if keep is not None:
             self._store.put(request, result, keep.cache_ttl + keep.stale_ttl)
         return result

@@ -52,6 +52,11 @@ class Coalescer(Generic[K, V]):
                 task = asyncio.ensure_future(call())
                 self._in_flight[key] = task
                 task.add_done_callback(functools.partial(self._forget, key))
+            if not joined:
+                # Our own call ends by our deadline (the guard's timeouts see to it): no
+                # timer of our own. Shielded, so that a cancelled maker leaves the call to
+                # whoever joined it.
+                return await asyncio.shield(task), False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DeadlineSpent("no time was left to wait for Personalize")
