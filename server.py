@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import FrameType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 from prometheus_client import (
@@ -46,6 +46,7 @@ from schema.build import build_schema
 from settings import Settings, load_settings
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdMiddleware
+from web.workers import Supervisor
 
 if TYPE_CHECKING:
     from backends.events import EventSender, EventSink
@@ -272,19 +273,28 @@ def main() -> None:
     """`python server.py`: serve on the configured host and port."""
     configure_logging()
     settings = _checked_settings(None)
-    uvicorn.run(
-        "server:create_app",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=int(os.environ.get("WORKERS", "1")),
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+    workers = int(os.environ.get("WORKERS", "1"))
+    config: dict[str, Any] = {
+        "app": "server:create_app",
+        "factory": True,
+        "log_level": os.environ.get("LOG_LEVEL", "info").lower(),
         # Applied by uvicorn in this process and in every worker: JSON (or LOG_FORMAT=text)
         # for uvicorn's own loggers too.
-        log_config=log_config(),
+        "log_config": log_config(),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
-        timeout_graceful_shutdown=settings.server.shutdown_timeout,
-    )
+        "timeout_graceful_shutdown": settings.server.shutdown_timeout,
+    }
+    if workers > 1:
+        # A listening socket per worker (SO_REUSEPORT): see web/workers.py for why.
+        Supervisor(
+            config,
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=workers,
+            stop_timeout=settings.server.shutdown_timeout + 5.0,
+        ).run()
+        return
+    uvicorn.run(**config, host=settings.server.host, port=settings.server.port)
 
 
 if __name__ == "__main__":
