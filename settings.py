@@ -150,7 +150,7 @@ class PersonalizeSettings(_Section):
     """The aioboto3 client: region, endpoint, timeouts, retries and concurrency."""
 
     region: str = "us-east-1"
-    # "direct": signed HTTP calls over aiohttp (about a tenth of the SDK's CPU per call);
+    # "direct": signed HTTP calls of our own (about a tenth of the SDK's CPU per call);
     # "aioboto3": the SDK's own request pipeline. Both resolve credentials and endpoints
     # through an aioboto3 session.
     client: Literal["direct", "aioboto3"] = "direct"
