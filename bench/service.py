@@ -701,12 +701,17 @@ class Report:
         home = self.cell("service", "home", c8)
         if home is not None:
             p99 = home.overhead_ms(0.99)
+            one = self.cell("service", "home", 1)
             results.append(
                 (
                     _verdict(p99 <= HOME_P99_OVERHEAD_MAX_MS),
                     f"home p99 latency over the {self.delay_ms:g} ms backend delay <= "
                     f"{HOME_P99_OVERHEAD_MAX_MS:g} ms at c={c8}: {_f(p99, 2)} ms "
-                    f"(p50 {_f(home.overhead_ms(0.5), 2)} ms)",
+                    f"(p50 {_f(home.overhead_ms(0.5), 2)} ms; c=1: p50 "
+                    f"{_f(one.overhead_ms(0.5), 2) if one else 'n/a'} ms; the server busy "
+                    f"{_f(home.server_cpu_s / home.seconds * 100, 0)}% of a core at "
+                    f"{_f(home.qps)} q/s, the emulator "
+                    f"{_f(home.emulator_cpu_s / home.seconds * 100, 0)}%)",
                 )
             )
 
@@ -893,7 +898,8 @@ async def _drive(
                     f"  {workload.name:8} c={c:<3} {target.name:8} {cell.queries:6,} queries "
                     f"{cell.qps:8,.1f} q/s  p50-d {cell.overhead_ms(0.5):7.1f} ms  "
                     f"p99-d {cell.overhead_ms(0.99):7.1f} ms  calls/q {cell.calls_per_query:5.2f}"
-                    f"  CPU {cell.cpu_ms_per_query:6.2f} ms/q  (emulator "
+                    f"  CPU {cell.cpu_ms_per_query:6.2f} ms/q  (server "
+                    f"{cell.server_cpu_s / cell.seconds:4.0%}, emulator "
                     f"{cell.emulator_cpu_s / cell.seconds:4.0%}, load generator "
                     f"{cell.client_cpu_s / cell.seconds:4.0%} of a core)"
                     + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
