@@ -7,7 +7,7 @@ Runtime wire format (camelCase JSON), so the conversion lives here, once.
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Operation(StrEnum):
@@ -81,9 +81,12 @@ class RecommendationRequest:
         return params
 
 
-@dataclass(frozen=True, slots=True)
-class ResultItem:
-    """One recommended item as Personalize returns it."""
+class ResultItem(NamedTuple):
+    """One recommended item as Personalize returns it.
+
+    A NamedTuple rather than a frozen dataclass: as immutable (cached answers share their
+    items), and built in a third of the time, which counts at 25 items per answer.
+    """
 
     item_id: str
     score: float | None = None
@@ -109,13 +112,13 @@ class RecommendationResult:
         )
         items = tuple(
             ResultItem(
-                item_id=str(entry["itemId"]),
-                score=entry.get("score"),
-                promotion_name=entry.get("promotionName"),
-                reasons=tuple(entry.get("reason") or ()),
-                metadata=(
-                    tuple(sorted(entry["metadata"].items()))
-                    if entry.get("metadata") is not None
+                str(entry["itemId"]),
+                entry.get("score"),
+                entry.get("promotionName"),
+                tuple(entry.get("reason") or ()),
+                (
+                    tuple(sorted(metadata.items()))
+                    if (metadata := entry.get("metadata")) is not None
                     else None
                 ),
             )
