@@ -61,7 +61,6 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.idle_since = 0.0
         self._headers: dict[str, str] = {}
-        self._name = b""
         self._body: list[bytes] = []
         self._size = 0
 
@@ -89,6 +88,10 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks
     def on_message_begin(self) -> None:
+        if self.waiter is None:
+            # A second answer in the same read as the first: never to be taken for the
+            # next request's. (Data in a later read is caught by data_received.)
+            self.close()
         self._headers = {}
         self._body = []
         self._size = 0
@@ -104,6 +107,8 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if 100 <= self.parser.get_status_code() < 200:
+            return  # an interim answer (100 Continue): the real one follows
         waiter, self.waiter = self.waiter, None
         self.keep_alive = self.parser.should_keep_alive()
         if waiter is not None and not waiter.done():
@@ -170,6 +175,8 @@ class Pool:
         Raises TimeoutError (connect or read timeout) or ConnectionFailed.
         """
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        if head.count("\n") != len(headers) or head.count("\r") != len(headers):
+            raise ValueError("a header name or value contains a line break")
         request = (
             f"POST {path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n".encode()
             + self._agent
@@ -192,8 +199,8 @@ class Pool:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         timer = loop.call_later(self._read_timeout, _expire, waiter, self._read_timeout)
-        conn.send(request, waiter)
         try:
+            conn.send(request, waiter)
             response = await waiter
         except BaseException:
             # Failed, timed out or cancelled mid-answer: the connection is in no state to reuse.
@@ -216,6 +223,9 @@ class Pool:
         return None, False
 
     def _release(self, conn: _Connection) -> None:
+        if len(self._idle) >= self._max_idle:
+            # Connections the servers closed while idle make no room for live ones.
+            self._idle = [idle for idle in self._idle if not idle.closed]
         if conn.closed or not conn.keep_alive or self._closed or len(self._idle) >= self._max_idle:
             conn.close()
             self._all.discard(conn)

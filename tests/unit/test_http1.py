@@ -215,3 +215,40 @@ async def test_https_with_a_verified_certificate_and_refusal_of_an_unknown_one()
         # The system's trust store does not know this authority.
         with pytest.raises(ConnectionFailed, match="cannot connect"):
             await pool(url).post("/x", HEADERS, b"{}")
+
+
+async def test_an_answer_nobody_asked_for_never_becomes_the_next_ones() -> None:
+    # The first answer arrives together with the start of another (a confused proxy):
+    # the connection is dropped, and the next request gets its own answer.
+    stray = b'HTTP/1.1 200 OK\r\ncontent-length: 30\r\n\r\n{"stale":'
+    server = Server(lambda n, req: answer(b'{"n":%d}' % n) + (stray if n == 0 else b""))
+    async with serving(server) as url:
+        http = pool(url)
+        first = await http.post("/x", HEADERS, b"{}")
+        second = await http.post("/x", HEADERS, b"{}")
+        await http.aclose()
+    assert (first.status, first.body) == (200, b'{"n":0}')
+    assert (second.status, second.body) == (200, b'{"n":1}')
+    assert server.connections == 2
+
+
+async def test_an_interim_answer_is_skipped() -> None:
+    server = Server(lambda n, req: b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b'{"final":1}'))
+    async with serving(server) as url:
+        http = pool(url)
+        response = await http.post("/x", HEADERS, b"{}")
+        again = await http.post("/x", HEADERS, b"{}")
+        await http.aclose()
+    assert (response.status, response.body) == (200, b'{"final":1}')
+    assert again.body == b'{"final":1}'
+
+
+async def test_a_line_break_in_a_header_is_refused_before_sending() -> None:
+    server = Server(lambda n, req: answer())
+    async with serving(server) as url:
+        http = pool(url)
+        for value in ("token\r\nx-evil: 1", "token\nx", "token\r"):
+            with pytest.raises(ValueError, match="line break"):
+                await http.post("/x", {**HEADERS, "X-Amz-Security-Token": value}, b"{}")
+        await http.aclose()
+    assert server.requests == []
