@@ -294,14 +294,19 @@ def main() -> None:
     }
     if workers > 1:
         # A listening socket per worker (SO_REUSEPORT): see web/workers.py for why.
-        Supervisor(
-            config,
-            host=settings.server.host,
-            port=settings.server.port,
-            workers=workers,
-            stop_timeout=settings.server.shutdown_timeout + 5.0,
-        ).run()
-        return
+        host, port = settings.server.host, settings.server.port
+        try:
+            supervisor = Supervisor(
+                config,
+                host=host,
+                port=port,
+                workers=workers,
+                stop_timeout=settings.server.shutdown_timeout + 5.0,
+            )
+        except OSError as exc:
+            print(f"personalize-subgraph: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        sys.exit(supervisor.run())
     uvicorn.run(**config, host=settings.server.host, port=settings.server.port)
 
 

@@ -4,12 +4,15 @@ serves from N processes."""
 import os
 import signal
 import socket
+import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port, python, running
+from tests.conftest import Emulator
+from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port, python, running
 
 
 def children(pid: int) -> list[int]:
@@ -139,3 +142,98 @@ def test_a_worker_that_dies_is_replaced(logs: Path) -> None:
         # connections waits in the backlog for the replacement instead of being refused.
         for _ in range(8):
             assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_with_uvicorns_status(logs: Path) -> None:
+    script = (
+        "import sys; from web.workers import Supervisor; "
+        f"sys.exit(Supervisor({{'app': 'tests.failing_app:app', 'lifespan': 'on'}}, "
+        f"host='127.0.0.1', port={free_port()}, workers=2, stop_timeout=5).run())"
+    )
+    log = logs / "supervisor-failing.log"
+    with log.open("wb") as out:
+        started = time.monotonic()
+        status = subprocess.run(
+            python("-c", script), cwd=REPO_ROOT, stdout=out, stderr=out, timeout=60
+        ).returncode
+    assert status == 3, log.read_text()
+    # No restart loop: it gave up at the first failure, within a few seconds.
+    assert time.monotonic() - started < 30
+    assert log.read_text().count("Started server process") == 2
+
+
+def test_ctrl_c_lets_every_worker_finish_its_requests(logs: Path, fresh_emulator: Emulator) -> None:
+    # A terminal's Ctrl-C sends SIGINT to the supervisor and to every worker at once.
+    fresh_emulator.faults(delay_ms=800)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **AWS_TEST_ENV,
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": fresh_emulator.url,
+        "WORKERS": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    answers: list[httpx.Response] = []
+
+    def ask(n: int) -> None:
+        # Distinct numResults: no cached or shared answers, one call each.
+        query = f"{{ popularItems(numResults: {n}) {{ source items {{ itemId }} }} }}"
+        answers.append(httpx.post(f"{url}/graphql", json={"query": query}, timeout=30))
+
+    log = logs / "subgraph-ctrl-c.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            python("server.py"),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while listeners(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listeners(port) == 2, log.read_text()
+        clients = [threading.Thread(target=ask, args=(n,)) for n in range(3, 9)]
+        for client in clients:
+            client.start()
+        while fresh_emulator.calls() < len(clients) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        for client in clients:
+            client.join(timeout=30)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert sorted(len(a.json()["data"]["popularItems"]["items"]) for a in answers) == list(
+        range(3, 9)
+    )
+    text = log.read_text()
+    assert text.count("Application shutdown complete") == 2
+    assert "Traceback" not in text
+
+
+def test_a_port_in_use_fails_at_once_in_the_foreground(logs: Path) -> None:
+    # SO_REUSEPORT alone would have let the workers share it with whoever holds it.
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    env = {**os.environ, **AWS_TEST_ENV, "SUBGRAPH_SERVER__PORT": str(port), "WORKERS": "2"}
+    env["SUBGRAPH_BACKEND"] = "local"
+    try:
+        done = subprocess.run(
+            python("server.py"), cwd=REPO_ROOT, env=env, capture_output=True, timeout=60
+        )
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
+    assert b"Traceback" not in done.stderr
