@@ -58,6 +58,8 @@ class _Protocol(asyncio.Protocol):
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+        # At once, not at connection_lost: the next post must open a new connection.
+        self.closed = True
         if self.transport is not None:
             self.transport.close()
 
@@ -97,6 +99,9 @@ class Connection:
         except TimeoutError:
             protocol._fail(LoadError(f"no answer in {self.timeout} s"))
             raise LoadError(f"no answer in {self.timeout} s") from None
+        except BaseException as exc:  # cancelled, or the connection failed
+            protocol._fail(LoadError(str(exc)))
+            raise
 
     def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:

@@ -33,5 +33,9 @@ async def test_a_closed_connection_or_no_answer_is_a_load_error() -> None:
         conn = Connection(url + "/graphql", timeout=0.2)
         with pytest.raises(LoadError, match="no answer"):
             await conn.post(b"{}")
+        # The next query goes out at once on a new connection (and is not answered either).
+        with pytest.raises(LoadError, match="no answer"):
+            await conn.post(b"{}")
         await asyncio.sleep(0.05)
-    assert silent.hung_up == 1
+    assert silent.connections == 2
+    assert silent.hung_up == 2
