@@ -11,10 +11,11 @@ botocore's SigV4Auth in the tests). The emulator can check every signature
 """
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -23,10 +24,13 @@ from backends.personalize import RuntimeTarget, runtime_client
 from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.signing import Credentials, Signer, host_header
 from backends.upstream import upstream_error
-from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from errors import ConfigurationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from settings import PersonalizeSettings
 
 log = logging.getLogger(__name__)
+
+# A path segment SigV4 signs exactly as it is sent: no escapes, no dot segments.
+_PLAIN_SEGMENT = re.compile(r"(?!\.\.?$)[A-Za-z0-9._~-]+", re.ASCII)
 
 _PATHS = {
     Operation.GET_RECOMMENDATIONS: "/recommendations",
@@ -54,8 +58,14 @@ class DirectPersonalizeBackend:
         self._http = http
         self.target = target
         self._endpoint = target.endpoint.rstrip("/")
-        # An endpoint may carry a path prefix: what is signed is the whole path sent.
-        prefix = quote(urlsplit(self._endpoint).path, safe="/-_.~")
+        # An endpoint may carry a path prefix (a proxy's, say): what is signed is the
+        # whole path sent. Plain segments only, which SigV4 signs as they are sent.
+        prefix = urlsplit(self._endpoint).path
+        if not all(_PLAIN_SEGMENT.fullmatch(part) for part in prefix.split("/")[1:]):
+            raise ConfigurationError(
+                f"the Personalize endpoint's path {prefix!r} must be plain segments of "
+                "letters, digits and -._~"
+            )
         self._paths = {op: prefix + path for op, path in _PATHS.items()}
         self._signer = Signer(host_header(self._endpoint), target.signing_name, target.region)
         self._credentials = target.credentials

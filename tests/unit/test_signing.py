@@ -8,7 +8,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
+from backends.http1 import Pool
+from backends.personalize import RuntimeTarget
+from backends.personalize_direct import DirectPersonalizeBackend
 from backends.signing import Credentials, Signer, host_header
+from errors import ConfigurationError
 from local_personalize.sigv4 import signature_problem
 
 KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -89,3 +93,25 @@ def test_host_header() -> None:
     assert host_header("http://[::1]:9000") == "[::1]:9000"
     with pytest.raises(ValueError, match="no host"):
         host_header("not a url")
+
+
+def pool(endpoint: str) -> Pool:
+    return Pool(endpoint, max_idle=1, connect_timeout=1.0, read_timeout=1.0)
+
+
+@pytest.mark.parametrize("path", ["/my%20api", "/a//b", "/./x", "/../x", "/a:b"])
+def test_endpoint_paths_that_would_be_signed_otherwise_than_sent_are_refused(path: str) -> None:
+    endpoint = f"https://personalize.example.com{path}"
+    target = RuntimeTarget(endpoint, "us-east-1", "personalize", None)
+    with pytest.raises(ConfigurationError, match="must be plain segments"):
+        DirectPersonalizeBackend(pool(endpoint), target)
+
+
+def test_a_plain_endpoint_path_is_sent_and_signed_whole() -> None:
+    endpoint = "http://gateway.internal:8080/personalize/v1/"
+    target = RuntimeTarget(endpoint, "us-east-1", "personalize", None)
+    backend = DirectPersonalizeBackend(pool(endpoint), target)
+    assert set(backend._paths.values()) == {
+        "/personalize/v1/recommendations",
+        "/personalize/v1/personalize-ranking",
+    }
