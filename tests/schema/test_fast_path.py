@@ -52,6 +52,11 @@ QUERIES = [
     """{ _entities(representations: [{__typename: "User", id: "user-0011"}]) { ... on User {
          rankedItems(itemIds: ["item-0001", "nope", "item-0300"]) {
            items { itemId score } } } } }""",
+    # Every field of Recommendations, aliased and skipped, around fast lists.
+    """query($yes: Boolean!) { _entities(representations: [{__typename: "User",
+         id: "user-0009"}]) { ... on User { a: recommendations(numResults: 2) {
+           __typename s: source recommendationId t: __typename source @skip(if: $yes)
+           items { itemId } i2: items { score } } } } }""",
 ]
 VARIABLES = {"yes": True, "no": False}
 RECOMMENDATION_ID = re.compile(rb'"recommendationId":"[^"]*"')
@@ -76,16 +81,20 @@ async def answer(schema: Any, settings: Settings, backend: LocalBackend, query: 
     )
 
 
+def plans_looked_up() -> int:
+    info = _compile.cache_info()
+    return info.hits + info.misses
+
+
 @pytest.mark.parametrize("query", QUERIES)
 async def test_the_fast_path_answers_what_graphql_core_answers(
     backend: LocalBackend, query: str
 ) -> None:
     settings = load_settings()
-    before = _compile.cache_info()
+    before = plans_looked_up()
     fast = await answer(build_schema(settings), settings, backend, query)
-    after = _compile.cache_info()
     # The fast path really built lists for this query.
-    assert after.hits + after.misses > before.hits + before.misses
+    assert plans_looked_up() > before
     general = await answer(build_schema(settings, fast_lists=False), settings, backend, query)
     assert fast == general
     assert b'"item-' in fast
@@ -148,3 +157,24 @@ async def test_an_answered_operation_leaves_no_reference_cycle(backend: LocalBac
         gc.garbage.clear()
     ours = {"SubgraphExecutionContext", "Context", "RecommendationLoader", "RecommendationResult"}
     assert not {name: n for name, n in left.items() if name in ours}
+
+
+async def test_fallback_answers_match_too(backend: LocalBackend) -> None:
+    # A use case whose ARN the engine does not know falls back to its static list:
+    # source FALLBACK and a null recommendationId, through both paths.
+    settings = load_settings()
+    cases = dict(settings.use_cases)
+    cases["broken"] = cases["userPersonalization"].model_copy(
+        update={
+            "arn": "arn:aws:personalize:us-east-1:000000000000:campaign/does-not-exist",
+            "fallback_items": ("item-0001", "item-0002"),
+        }
+    )
+    broken = settings.model_copy(update={"use_cases": cases})
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
+        ... on User { recommendations(useCase: BROKEN, numResults: 2) {
+          __typename source recommendationId items { itemId item { id } } } } } }"""
+    fast = await answer(build_schema(broken), broken, backend, query)
+    general = await answer(build_schema(broken, fast_lists=False), broken, backend, query)
+    assert fast == general
+    assert b'"source":"FALLBACK","recommendationId":null' in fast
