@@ -94,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the Personalize Runtime HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--delay-ms", type=float, default=0.0, help="response time of every operation call, from its arrival (ms)")
+    serve.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="response time of every operation call, from its arrival (ms)",
+    )
     serve.add_argument("--seed", type=int, default=7, help="demo data seed")
     serve.add_argument("--resources", help="TOML resources file (default: built-in demo)")
     serve.add_argument(
