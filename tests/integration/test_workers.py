@@ -7,6 +7,8 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,12 +36,26 @@ def cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_workers_env_starts_that_many_processes(logs: Path) -> None:
+@contextmanager
+def two_workers(log: Path) -> Iterator[tuple["subprocess.Popen[bytes]", int, list[int]]]:
+    """`WORKERS=2 server.py` on the embedded engine: the supervisor, its port, its workers."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {"SUBGRAPH_SERVER__PORT": str(port), "SUBGRAPH_BACKEND": "local", "WORKERS": "2"}
-    log = logs / "subgraph-workers.log"
-    with running(python("server.py"), f"{url}/healthz", log, env=env) as proc:
+    with running(python("server.py"), f"http://127.0.0.1:{port}/healthz", log, env=env) as proc:
+        # The supervisor spawns the workers (beside multiprocessing's resource tracker).
+        workers = sorted(c for c in children(proc.pid) if b"spawn_main" in cmdline(c))
+        assert len(workers) == 2
+        # /healthz answered from the first worker up; wait for the other one to serve.
+        deadline = time.monotonic() + 30
+        while listeners(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listeners(port) == 2
+        yield proc, port, workers
+
+
+def test_workers_env_starts_that_many_processes(logs: Path) -> None:
+    with two_workers(logs / "subgraph-workers.log") as (proc, port, workers):
+        url = f"http://127.0.0.1:{port}"
         answers = [
             httpx.post(
                 f"{url}/graphql", json={"query": "{ popularItems(numResults: 1) { source } }"}
@@ -47,9 +63,6 @@ def test_workers_env_starts_that_many_processes(logs: Path) -> None:
             for _ in range(6)
         ]
         assert answers == [{"data": {"popularItems": {"source": "LOCAL"}}}] * 6
-        # The supervisor spawns the workers (beside multiprocessing's resource tracker).
-        workers = [c for c in children(proc.pid) if b"spawn_main" in cmdline(c)]
-        assert len(workers) == 2
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
     # SIGTERM to the supervisor stops its workers too.
@@ -90,19 +103,7 @@ def established_connections(pid: int, port: int) -> int:
 def test_keep_alive_connections_opened_at_once_spread_over_the_workers(logs: Path) -> None:
     # A gateway opens its pool in a burst and keeps it: with one shared listening socket,
     # the first worker to wake accepted all of them (and served all their traffic).
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"SUBGRAPH_SERVER__PORT": str(port), "SUBGRAPH_BACKEND": "local", "WORKERS": "2"}
-    with running(
-        python("server.py"), f"{url}/healthz", logs / "subgraph-spread.log", env=env
-    ) as proc:
-        workers = [c for c in children(proc.pid) if b"spawn_main" in cmdline(c)]
-        assert len(workers) == 2
-        # /healthz answered from the first worker up; wait for the other one to serve.
-        deadline = time.monotonic() + 30
-        while listeners(port) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert listeners(port) == 2
+    with two_workers(logs / "subgraph-spread.log") as (_, port, workers):
         connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
         try:
             for conn in connections:
@@ -119,14 +120,8 @@ def test_keep_alive_connections_opened_at_once_spread_over_the_workers(logs: Pat
 
 
 def test_a_worker_that_dies_is_replaced(logs: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"SUBGRAPH_SERVER__PORT": str(port), "SUBGRAPH_BACKEND": "local", "WORKERS": "2"}
-    with running(
-        python("server.py"), f"{url}/healthz", logs / "subgraph-replace.log", env=env
-    ) as proc:
-        first = sorted(c for c in children(proc.pid) if b"spawn_main" in cmdline(c))
-        assert len(first) == 2
+    with two_workers(logs / "subgraph-replace.log") as (proc, port, first):
+        url = f"http://127.0.0.1:{port}"
         os.kill(first[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         now: list[int] = []
