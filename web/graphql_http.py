@@ -139,7 +139,8 @@ class GraphQLEndpoint:
 
     async def respond(self, request: Request, record: OperationRecord) -> Response:
         """The response to `request`; what happened is written into `record`."""
-        media = response_media_type(request.headers.get("accept")) or JSON
+        negotiated = response_media_type(request.headers.get("accept"))
+        media = negotiated or JSON
         try:
             if request.method not in ("GET", "POST"):
                 raise RequestError(
@@ -152,7 +153,7 @@ class GraphQLEndpoint:
             if self._ide is not None and _wants_ide(request):
                 record.skip = True
                 return HTMLResponse(self._ide)
-            if response_media_type(request.headers.get("accept")) is None:
+            if negotiated is None:
                 raise RequestError(
                     406,
                     "NOT_ACCEPTABLE",
@@ -212,23 +213,25 @@ class GraphQLEndpoint:
             )
         return data
 
-    async def _body(self, request: Request) -> bytes:
-        too_large = RequestError(
+    def _too_large(self) -> RequestError:
+        return RequestError(
             413, "PAYLOAD_TOO_LARGE", f"the body is larger than {self._max_body} bytes"
         )
+
+    async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
                 raise RequestError(400, "BAD_REQUEST", "Content-Length is not a number")
             if int(declared) > self._max_body:
-                raise too_large
+                raise self._too_large()
         chunks = []
         size = 0
         try:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > self._max_body:
-                    raise too_large
+                    raise self._too_large()
                 chunks.append(chunk)
         except ClientDisconnect:
             # Nobody is left to read the answer; this one is for the access log.
