@@ -57,17 +57,17 @@ class DirectPersonalizeBackend:
     def __init__(self, http: Pool, target: RuntimeTarget) -> None:
         self._http = http
         self.target = target
-        self._endpoint = target.endpoint.rstrip("/")
+        endpoint = target.endpoint.rstrip("/")
         # An endpoint may carry a path prefix (a proxy's, say): what is signed is the
         # whole path sent. Plain segments only, which SigV4 signs as they are sent.
-        prefix = urlsplit(self._endpoint).path
+        prefix = urlsplit(endpoint).path
         if not all(_PLAIN_SEGMENT.fullmatch(part) for part in prefix.split("/")[1:]):
             raise ConfigurationError(
                 f"the Personalize endpoint's path {prefix!r} must be plain segments of "
                 "letters, digits and -._~"
             )
         self._paths = {op: prefix + path for op, path in _PATHS.items()}
-        self._signer = Signer(host_header(self._endpoint), target.signing_name, target.region)
+        self._signer = Signer(host_header(endpoint), target.signing_name, target.region)
         self._credentials = target.credentials
 
     @classmethod
