@@ -6,9 +6,9 @@ Starts, as real processes on free loopback ports: the Personalize Runtime emulat
 (a fixed `--delay-ms` per call), our subgraph (`python server.py` with the personalize
 backend and its default `personalize.client`, pointed at the emulator) and the naive
 Strawberry subgraph (`bench.naive_subgraph`). Then it drives each workload of
-`bench.workloads` at each concurrency, one `bench.loadgen` keep-alive connection per
-concurrent client on uvloop, every cell bounded by time (`--seconds`) and by count
-(`--max-queries`), and measures per cell:
+`bench.workloads` at each concurrency, one keep-alive connection per concurrent client
+(`backends.http1`, the subgraph's own Personalize client) on uvloop, every cell bounded
+by time (`--seconds`) and by count (`--max-queries`), and measures per cell:
 
 - queries/s: completed queries over the cell's wall time;
 - p50/p99 latency minus the injected delay (each workload's calls run concurrently, so
@@ -55,12 +55,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import uvloop
 
-from bench.loadgen import Connection, LoadError
+from backends.http1 import ConnectionFailed, Pool
 from bench.workloads import BATCH_WARM, WORKLOADS, Workload
 from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port
 
@@ -384,10 +385,16 @@ async def run_cell(
     open; counters are read after that. The query stream depends only on `seed`.
     """
     cell = Cell(target.name, workload.name, concurrency, delay_ms)
-    connections = [Connection(target.url) for _ in range(concurrency)]
+    # The subgraph's own Personalize client, as load generator: keep-alive connections
+    # (one per concurrent client), prebuilt requests, answers parsed by httptools.
+    parts = urlsplit(target.url)
+    headers = {"Host": parts.netloc, **_HEADERS}
+    http = Pool(target.url, max_idle=concurrency, connect_timeout=10.0, read_timeout=60.0)
     try:
         async with httpx.AsyncClient(timeout=10.0) as control:
-            await asyncio.gather(*(conn.post(_WARMUP) for conn in connections))
+            await asyncio.gather(
+                *(http.post(parts.path, headers, _WARMUP) for _ in range(concurrency))
+            )
             calls_before = await _emulator_calls(control, emulator)
             cpu_before = cpu_seconds(target.pid)
             emulator_before = cpu_seconds(emulator_pid)
@@ -395,34 +402,31 @@ async def run_cell(
             started = time.perf_counter()
             stop_at = started + seconds
 
-            async def worker(conn: Connection, rng: random.Random) -> None:
+            async def worker(rng: random.Random) -> None:
                 while time.perf_counter() < stop_at and cell.queries < max_queries:
                     cell.queries += 1
                     body = workload.payload(rng)
                     sent = time.perf_counter()
                     try:
-                        status, content = await conn.post(body)
-                    except LoadError as exc:
+                        response = await http.post(parts.path, headers, body)
+                    except (ConnectionFailed, TimeoutError) as exc:
                         cell.errors[f"{type(exc).__name__}: {exc}"] += 1
                         cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
                         continue
                     cell.latencies_ms.append((time.perf_counter() - sent) * 1000)
-                    if status != 200 or not _clean(content):
-                        for problem in _problems(status, content):
+                    if response.status != 200 or not _clean(response.body):
+                        for problem in _problems(response.status, response.body):
                             cell.errors[problem] += 1
 
             rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
-            await asyncio.gather(
-                *(worker(conn, r) for conn, r in zip(connections, rngs, strict=True))
-            )
+            await asyncio.gather(*(worker(r) for r in rngs))
             cell.seconds = time.perf_counter() - started
             cell.client_cpu_s = time.process_time() - client_before
             cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
             cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
             cell.calls = await _emulator_calls(control, emulator) - calls_before
     finally:
-        for conn in connections:
-            conn.close()
+        await http.aclose()
     cell.requests = cell.queries * workload.personalize_fields
     return cell
 
@@ -889,7 +893,7 @@ async def _drive(
                         # The same query stream for every target.
                         seed=zlib.crc32(f"{workload.name}/{c}".encode()),
                     )
-                except (httpx.HTTPError, LoadError):
+                except (httpx.HTTPError, ConnectionFailed, TimeoutError):
                     _check_alive(procs)  # names the process that went away, if one did
                     raise
                 _check_alive(procs)
