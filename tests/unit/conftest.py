@@ -6,8 +6,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import uvicorn
 
@@ -39,3 +40,18 @@ def base_url(engine: Engine) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture
+def clean_emulator(base_url: str) -> Iterator[None]:
+    """The emulator's counters, fault config and recorded events reset around a test."""
+    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
+    yield
+    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
+
+
+@pytest.fixture
+async def control(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the emulator's /_emulator/ controls."""
+    async with httpx.AsyncClient(base_url=f"{base_url}/_emulator", timeout=10.0) as c:
+        yield c

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aioboto3
 import httpx
@@ -20,17 +20,7 @@ POP = f"{ARN_PREFIX}campaign/popularity"
 RANK = f"{ARN_PREFIX}campaign/personalized-ranking"
 
 
-@pytest.fixture(autouse=True)
-def _clean_emulator(base_url: str) -> Iterator[None]:
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
-    yield
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
-
-
-@pytest.fixture
-async def control(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{base_url}/_emulator") as c:
-        yield c
+pytestmark = pytest.mark.usefixtures("clean_emulator")
 
 
 @pytest.fixture

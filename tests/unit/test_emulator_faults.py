@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -37,17 +37,7 @@ RANK = f"{ARN_PREFIX}campaign/personalized-ranking"
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-@pytest.fixture(autouse=True)
-def _clean_emulator(base_url: str) -> Iterator[None]:
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
-    yield
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
-
-
-@pytest.fixture
-async def control(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{base_url}/_emulator", timeout=10.0) as c:
-        yield c
+pytestmark = pytest.mark.usefixtures("clean_emulator")
 
 
 @pytest.fixture

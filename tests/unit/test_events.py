@@ -8,7 +8,7 @@ the engine as it was built.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,7 @@ PURCHASE = "Purchase"  # the demo's purchase event type, which exclude-purchased
 LATER = 1_790_000_000
 
 
-@pytest.fixture(autouse=True)
-def _clean_emulator(base_url: str) -> Iterator[None]:
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
-    yield
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
+pytestmark = pytest.mark.usefixtures("clean_emulator")
 
 
 def _session(monkeypatch: pytest.MonkeyPatch) -> aioboto3.Session:
