@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 # What would show that internals reached a client: tracebacks, source paths, exception
 # class names (ours, the standard library's, and those of the libraries underneath).
@@ -80,3 +81,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"fuzz {suite}: {count} cases, {TALLY.seconds[suite]:.1f} s waiting on the server "
             f"({outcomes})"
         )
+
+
+def fuzz_settings(examples: int) -> settings:
+    """The same `examples` cases on every run (derandomized, no example database), with
+    the explicit ones first and no health check: each case is a live HTTP request."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )

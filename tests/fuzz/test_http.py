@@ -26,11 +26,11 @@ import graphql
 import httpx
 import pytest
 from graphql.execution import get_variable_values
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Subgraph
-from tests.fuzz.conftest import TALLY, assert_safe, media_type
+from tests.fuzz.conftest import TALLY, assert_safe, fuzz_settings, media_type
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -392,14 +392,7 @@ def _check(probe: Probe, response: httpx.Response) -> None:
 def test_raw_http(local_subgraph: Subgraph, classifier: Classifier, http: httpx.Client) -> None:
     url = f"{local_subgraph.url}/graphql"
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES)
     @given(probe=probes(classifier))
     def run(probe: Probe) -> None:
         started = time.perf_counter()

@@ -21,13 +21,13 @@ import graphql
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.graphql import nodes
 
 from tests.conftest import Subgraph
-from tests.fuzz.conftest import TALLY, assert_safe
+from tests.fuzz.conftest import TALLY, assert_safe, fuzz_settings
 
 # Per mode, over both operations: 2 x 100 = 200 cases.
 EXAMPLES = 100
@@ -116,14 +116,7 @@ def test_schemathesis_cases(
     client_schema = graphql.build_client_schema(introspection.json()["data"])
     suite = f"schemathesis {mode.value}"
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES)
     @given(case=live_graphql_schema.as_strategy(mode))
     def run(case: Any) -> None:
         query = case.body
