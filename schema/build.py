@@ -1,6 +1,7 @@
 """Schema assembly: configuration in, a federation schema out."""
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import strawberry
@@ -207,6 +208,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
         {
             "item_type_name": settings.federation.item_type,
             "item_key": settings.federation.item_key,
+            "shared_plans": OrderedDict(),
         },
     )
     schema = SubgraphSchema(

@@ -5,23 +5,30 @@ a 50-user by 25-item batch is some 5,000 `PredictedItem` fields. Nothing under
 `PredictedItem` can fail or suspend — its fields read a `ResultItem` and the entity
 reference is built from the item id — so for a selection made only of those fields
 the whole list is built by one generated list comprehension, compiled once per
-distinct selection and looked up once per operation. Anything else
+distinct selection. A selection without directives (no @skip, @include or @defer, in
+fragments too) collects the same fields whatever the variables, so its plan is kept
+across operations by the identity of its field nodes, which belong to the document
+cache's parsed document. Anything else
 (another field, `@defer`, a type we do not know) takes graphql-core's path, which
 stays the definition of the results: tests compare both paths on the same queries.
 """
 
 import functools
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
+    SelectionSetNode,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
@@ -31,6 +38,10 @@ from backends.request import ResultItem
 
 # Builds the whole list of one field's answer.
 Build = Callable[[Sequence[ResultItem]], list[dict[str, Any]]]
+
+# Plans kept across operations, per schema (see SubgraphExecutionContext.shared_plans).
+SharedPlans = OrderedDict[tuple[str, tuple[int, ...]], tuple[tuple[FieldNode, ...], Build | None]]
+SHARED_PLANS_MAX = 1024
 
 # Python expressions over `i`, a ResultItem, for each leaf of PredictedItem.
 _LEAVES: dict[str, str] = {
@@ -60,6 +71,9 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
     metadata_type_name = "MetadataEntry"
     item_type_name = "Item"
     item_key = "id"
+    # Set per schema by `schema.build`: plans of directive-free selections, by the ids of
+    # their field nodes; each value holds those nodes, so no id is reused meanwhile.
+    shared_plans: ClassVar[SharedPlans] = OrderedDict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,10 +120,49 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(id(details))
         if cached is not None and cached[0] is details:
             return cached[1]
-        expression = self._predicted(predicted, details)
-        build = None if expression is None else _compile(expression)
+        nodes = tuple(d.node for d in details)
+        key = (predicted.name, tuple(map(id, nodes)))
+        shared = self.shared_plans.get(key)
+        if shared is not None:
+            build = shared[1]
+            self.shared_plans.move_to_end(key)
+        else:
+            expression = self._predicted(predicted, details)
+            build = None if expression is None else _compile(expression)
+            if self._variable_free(details):
+                self.shared_plans[key] = (nodes, build)
+                if len(self.shared_plans) > SHARED_PLANS_MAX:
+                    self.shared_plans.popitem(last=False)
         self._plans[id(details)] = (details, build)
         return build
+
+    def _variable_free(self, details: FieldDetailsList) -> bool:
+        """Whether collecting these fields' subfields cannot depend on variable values."""
+        if any(d.defer_usage is not None or d.fragment_variable_values for d in details):
+            return False
+        return all(self._no_directives(d.node.selection_set, set()) for d in details)
+
+    def _no_directives(self, selections: SelectionSetNode | None, seen: set[str]) -> bool:
+        if selections is None:
+            return True
+        for selection in selections.selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None:
+                    return False
+                if name in seen:
+                    continue
+                seen.add(name)
+                if fragment.definition.directives or fragment.definition.variable_definitions:
+                    return False
+                if not self._no_directives(fragment.definition.selection_set, seen):
+                    return False
+            elif not self._no_directives(selection.selection_set, seen):  # type: ignore[attr-defined]
+                return False
+        return True
 
     def _fields(
         self, parent: GraphQLObjectType, details: FieldDetailsList

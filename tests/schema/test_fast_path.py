@@ -68,12 +68,18 @@ async def backend() -> AsyncIterator[LocalBackend]:
         yield local
 
 
-async def answer(schema: Any, settings: Settings, backend: LocalBackend, query: str) -> bytes:
+async def answer(
+    schema: Any,
+    settings: Settings,
+    backend: LocalBackend,
+    query: str,
+    variables: dict[str, Any] = VARIABLES,
+) -> bytes:
     guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
     context = Context(
         loaders=operation_loaders(guarded, max_calls=100, deadline_s=5.0), settings=settings
     )
-    result = await schema.execute(query, variable_values=VARIABLES, context_value=context)
+    result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [e.formatted for e in result.errors or []]
     # Each call gets a fresh recommendationId; everything else must be equal.
     return RECOMMENDATION_ID.sub(
@@ -178,3 +184,45 @@ async def test_fallback_answers_match_too(backend: LocalBackend) -> None:
     general = await answer(build_schema(broken, fast_lists=False), broken, backend, query)
     assert fast == general
     assert b'"source":"FALLBACK","recommendationId":null' in fast
+
+
+async def test_plans_of_directive_free_selections_are_kept_across_operations(
+    backend: LocalBackend,
+) -> None:
+    settings = load_settings()
+    schema = build_schema(settings)
+    query = QUERIES[0]
+    first = await answer(schema, settings, backend, query)
+    before = plans_looked_up()
+    second = await answer(schema, settings, backend, query)
+    # Found by the identity of the cached document's field nodes: nothing was rebuilt.
+    assert plans_looked_up() == before
+    assert second == first
+    general = build_schema(settings, fast_lists=False)
+    assert second == await answer(general, settings, backend, query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # A directive on a field of the list.
+        """query($yes: Boolean!) { popularItems(numResults: 3) {
+             items { itemId @include(if: $yes) score item { id @skip(if: $yes) } } } }""",
+        # Only inside a fragment.
+        """query($yes: Boolean!) { popularItems(numResults: 3) { items { ...P } } }
+           fragment P on PredictedItem { score ... on PredictedItem @include(if: $yes) {
+             itemId } }""",
+    ],
+)
+async def test_selections_that_depend_on_variables_follow_them(
+    backend: LocalBackend, query: str
+) -> None:
+    settings = load_settings()
+    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
+    # The same document on one schema, its variables flipping between operations.
+    seen = set()
+    for yes in (True, False, True, False):
+        ours = await answer(fast, settings, backend, query, {"yes": yes})
+        assert ours == await answer(general, settings, backend, query, {"yes": yes})
+        seen.add((yes, b'"itemId"' in ours))
+    assert seen == {(True, True), (False, False)}
