@@ -24,7 +24,7 @@ from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult
 from schema.execution import SubgraphExecutionContext
-from schema.fields import Arg, resolver_field
+from schema.fields import Arg, install_direct_resolvers, resolver_field
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
 from schema.types import ContextEntry
@@ -130,8 +130,8 @@ def _mutation() -> type:
 def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
     """Generate types from configuration and assemble the federation schema.
 
-    `fast_lists=False` leaves every field to graphql-core, the reference the fast
-    path is tested against.
+    `fast_lists=False` leaves every field to graphql-core and Strawberry (no list plans,
+    no direct resolvers): the reference the fast path is tested against.
     """
     inputs = build_inputs(settings)
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
@@ -227,4 +227,6 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
         execution_context_class=execution if fast_lists else None,
     )
     schema.entity_names = frozenset({settings.federation.user_type, settings.federation.item_type})
+    if fast_lists:
+        install_direct_resolvers(schema)
     return schema

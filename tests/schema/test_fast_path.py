@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from graphql import GraphQLObjectType
 
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
@@ -226,3 +227,46 @@ async def test_selections_that_depend_on_variables_follow_them(
         assert ours == await answer(general, settings, backend, query, {"yes": yes})
         seen.add((yes, b'"itemId"' in ours))
     assert seen == {(True, True), (False, False)}
+
+
+def test_every_personalize_field_gets_a_direct_resolver() -> None:
+    settings = load_settings()
+    schema = build_schema(settings)
+    direct = {
+        f"{name}.{field_name}"
+        for name, graphql_type in schema._schema.type_map.items()
+        if isinstance(graphql_type, GraphQLObjectType)
+        for field_name, field in graphql_type.fields.items()
+        if getattr(field.resolve, "__qualname__", "").startswith("_direct.")
+    }
+    assert direct == {
+        "User.recommendations",
+        "User.rankedItems",
+        "Item.related",
+        "Query.popularItems",
+    }
+    # The reference schema keeps Strawberry's resolvers.
+    general = build_schema(settings, fast_lists=False)
+    assert not any(
+        getattr(field.resolve, "__qualname__", "").startswith("_direct.")
+        for graphql_type in general._schema.type_map.values()
+        if isinstance(graphql_type, GraphQLObjectType)
+        for field in graphql_type.fields.values()
+    )
+
+
+async def test_arguments_follow_their_variables_and_literals_are_kept(
+    backend: LocalBackend,
+) -> None:
+    settings = load_settings()
+    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
+    # numResults from a variable, the filter a literal: converted on every call.
+    query = """query($n: Int!) { popularItems(numResults: $n,
+        filter: {maxPrice: {maxPrice: 30}}) { items { itemId } }
+      two: popularItems(numResults: 2) { items { itemId } } }"""
+    for n in (3, 5, 3, 1):
+        ours = await answer(fast, settings, backend, query, {"n": n})
+        assert ours == await answer(general, settings, backend, query, {"n": n})
+        data = orjson.loads(ours)["data"]
+        assert len(data["popularItems"]["items"]) == n
+        assert len(data["two"]["items"]) == 2
