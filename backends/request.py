@@ -81,6 +81,9 @@ class RecommendationRequest:
         return params
 
 
+_new_tuple = tuple.__new__
+
+
 class ResultItem(NamedTuple):
     """One recommended item as Personalize returns it.
 
@@ -110,19 +113,23 @@ class RecommendationResult:
         key = (
             "personalizedRanking" if operation is Operation.GET_PERSONALIZED_RANKING else "itemList"
         )
-        items = tuple(
-            ResultItem(
-                str(entry["itemId"]),
-                entry.get("score"),
-                entry.get("promotionName"),
-                tuple(entry.get("reason") or ()),
-                (
-                    tuple(sorted(metadata.items()))
-                    if (metadata := entry.get("metadata")) is not None
-                    else None
-                ),
+        items: list[ResultItem] = []
+        for entry in body.get(key) or ():
+            item_id = entry.get("itemId")
+            if item_id is None:
+                continue
+            if len(entry) == 2 and type(item_id) is str and "score" in entry:
+                # Personalize's usual entry, built without the NamedTuple's keyword layer.
+                items.append(_new_tuple(ResultItem, (item_id, entry["score"], None, (), None)))
+                continue
+            metadata = entry.get("metadata")
+            items.append(
+                ResultItem(
+                    str(item_id),
+                    entry.get("score"),
+                    entry.get("promotionName"),
+                    tuple(entry.get("reason") or ()),
+                    None if metadata is None else tuple(sorted(metadata.items())),
+                )
             )
-            for entry in body.get(key) or ()
-            if entry.get("itemId") is not None
-        )
-        return cls(recommendation_id=body.get("recommendationId"), items=items)
+        return cls(recommendation_id=body.get("recommendationId"), items=tuple(items))

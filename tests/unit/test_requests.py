@@ -4,7 +4,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from backends.request import Operation, Promotion, RecommendationRequest, RecommendationResult
+from backends.request import (
+    Operation,
+    Promotion,
+    RecommendationRequest,
+    RecommendationResult,
+    ResultItem,
+)
 from errors import InvalidArgument
 from resolvers.arguments import (
     check_context,
@@ -112,6 +118,15 @@ def test_responses_are_parsed_for_both_operations() -> None:
         Operation.GET_PERSONALIZED_RANKING, {"personalizedRanking": [{"itemId": "z"}]}
     )
     assert [i.item_id for i in ranked.items] == ["z"]
+
+
+def test_plain_entries_read_like_any_other() -> None:
+    # The usual {itemId, score} entry takes a shorter path; the result must not differ.
+    body = {"itemList": [{"itemId": "a", "score": 0.5}, {"itemId": 7, "score": 1}, {"score": 2}]}
+    items = RecommendationResult.from_api_response(Operation.GET_RECOMMENDATIONS, body).items
+    assert items == (ResultItem("a", 0.5), ResultItem("7", 1))
+    assert all(type(i) is ResultItem for i in items)
+    assert (items[0].promotion_name, items[0].reasons, items[0].metadata) == (None, (), None)
 
 
 def test_filter_values_are_quoted_and_escaped() -> None:
