@@ -1,7 +1,6 @@
 """Schema assembly: configuration in, a federation schema out."""
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import strawberry
@@ -23,10 +22,11 @@ from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult
-from schema.execution import SubgraphExecutionContext
+from schema.execution import SHARED_PLANS_MAX, SubgraphExecutionContext
 from schema.fields import Arg, install_direct_resolvers, resolver_field
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
+from schema.node_memo import NodeMemo
 from schema.types import ContextEntry
 from settings import Field_, Settings
 
@@ -208,7 +208,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
         {
             "item_type_name": settings.federation.item_type,
             "item_key": settings.federation.item_key,
-            "shared_plans": OrderedDict(),
+            "shared_plans": NodeMemo(SHARED_PLANS_MAX),
         },
     )
     schema = SubgraphSchema(

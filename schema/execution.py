@@ -7,20 +7,18 @@ reference is built from the item id — so for a selection made only of those fi
 the whole list is built by one generated list comprehension, compiled once per
 distinct selection. A selection without directives (no @skip, @include or @defer, in
 fragments too) collects the same fields whatever the variables, so its plan is kept
-across operations by the identity of its field nodes, which belong to the document
-cache's parsed document. Anything else
+across operations by the identity of its field nodes (`schema.node_memo`), which
+belong to the document cache's parsed document. Anything else
 (another field, `@defer`, a type we do not know) takes graphql-core's path, which
 stays the definition of the results: tests compare both paths on the same queries.
 """
 
 import functools
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from graphql import (
-    FieldNode,
     FragmentSpreadNode,
     GraphQLList,
     GraphQLNonNull,
@@ -35,12 +33,12 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from backends.request import ResultItem
+from schema.node_memo import NodeMemo
 
 # Builds the whole list of one field's answer.
 Build = Callable[[Sequence[ResultItem]], list[dict[str, Any]]]
 
 # Plans kept across operations, per schema (see SubgraphExecutionContext.shared_plans).
-SharedPlans = OrderedDict[tuple[str, tuple[int, ...]], tuple[tuple[FieldNode, ...], Build | None]]
 SHARED_PLANS_MAX = 1024
 
 # Python expressions over `i`, a ResultItem, for each leaf of PredictedItem.
@@ -71,9 +69,10 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
     metadata_type_name = "MetadataEntry"
     item_type_name = "Item"
     item_key = "id"
-    # Set per schema by `schema.build`: plans of directive-free selections, by the ids of
-    # their field nodes; each value holds those nodes, so no id is reused meanwhile.
-    shared_plans: ClassVar[SharedPlans] = OrderedDict()
+    # Set per schema by `schema.build`: plans of directive-free selections, by their
+    # field nodes (kept while those nodes live, that is while their document is cached
+    # or in use).
+    shared_plans: ClassVar[NodeMemo[Build | None]] = NodeMemo(SHARED_PLANS_MAX)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,19 +119,15 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(id(details))
         if cached is not None and cached[0] is details:
             return cached[1]
-        nodes = tuple(d.node for d in details)
-        key = (predicted.name, tuple(map(id, nodes)))
-        shared = self.shared_plans.get(key)
+        nodes = [d.node for d in details]
+        shared = self.shared_plans.get(predicted.name, nodes)
         if shared is not None:
-            build = shared[1]
-            self.shared_plans.move_to_end(key)
+            build = shared[0]
         else:
             expression = self._predicted(predicted, details)
             build = None if expression is None else _compile(expression)
             if self._variable_free(details):
-                self.shared_plans[key] = (nodes, build)
-                if len(self.shared_plans) > SHARED_PLANS_MAX:
-                    self.shared_plans.popitem(last=False)
+                self.shared_plans.put(predicted.name, nodes, build)
         self._plans[id(details)] = (details, build)
         return build
 

@@ -8,21 +8,23 @@ Strawberry's wrapper builds its Info, converts the arguments, chains the (absent
 extensions and awaits the result through two more coroutines: about 20 µs per field,
 the largest share of a page's GraphQL work once answers are at hand. The direct
 resolver converts the arguments with Strawberry's own `convert_arguments`, and only
-once per field node when they are all literals (the same document, the same values).
+once per field node when they are all literals (the same document, the same values;
+kept while the node lives, see `schema.node_memo`).
 """
 
 import inspect
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import strawberry
-from graphql import FieldNode, GraphQLObjectType, GraphQLResolveInfo, Node, VariableNode
+from graphql import GraphQLObjectType, GraphQLResolveInfo, Node, VariableNode
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
+
+from schema.node_memo import NodeMemo
 
 
 @dataclass(frozen=True)
@@ -101,22 +103,20 @@ def _direct(impl: Resolver, field: StrawberryField, schema: Any) -> Callable[...
     arguments = field.arguments
     registry = schema.schema_converter.scalar_registry
     config = schema.config
-    # Per field node whose arguments are all literals: (the node, its converted arguments).
-    literal: OrderedDict[int, tuple[FieldNode, dict[str, Any]]] = OrderedDict()
+    # Per field node whose arguments are all literals, while that node lives.
+    literal: NodeMemo[dict[str, Any]] = NodeMemo(LITERAL_ARGUMENTS_MAX)
 
     def resolve(source: Any, info: GraphQLResolveInfo[Any], **kwargs: Any) -> Awaitable[Any]:
-        node = info.field_nodes[0]
-        found = literal.get(id(node))
-        if found is not None and found[0] is node:
-            converted = found[1]
+        nodes = info.field_nodes[:1]
+        found = literal.get(None, nodes)
+        if found is not None:
+            converted = found[0]
         else:
             converted = convert_arguments(
                 kwargs, arguments, scalar_registry=registry, config=config
             )
-            if not any(_has_variables(argument.value) for argument in node.arguments or ()):
-                literal[id(node)] = (node, converted)
-                if len(literal) > LITERAL_ARGUMENTS_MAX:
-                    literal.popitem(last=False)
+            if not any(_has_variables(argument.value) for argument in nodes[0].arguments or ()):
+                literal.put(None, nodes, converted)
         return impl(source, info, **converted)
 
     return resolve
@@ -125,9 +125,13 @@ def _direct(impl: Resolver, field: StrawberryField, schema: Any) -> Callable[...
 def install_direct_resolvers(schema: Any) -> int:
     """Let graphql-core call every `resolver_field` of `schema` directly; returns how many.
 
-    A field with Strawberry field extensions or permissions keeps Strawberry's wrapper.
-    The resolvers read only `info.context`, which graphql-core's info has as well.
+    A field with Strawberry field extensions or permissions keeps Strawberry's wrapper,
+    and so does every field of a schema with exception handlers (which Strawberry applies
+    in its wrapper). The resolvers read only `info.context`, which graphql-core's info
+    has as well; no input type here builds itself from `info` (`from_input`).
     """
+    if getattr(schema.schema_converter, "exception_handlers", ()):
+        return 0
     installed = 0
     for graphql_type in schema._schema.type_map.values():
         if not isinstance(graphql_type, GraphQLObjectType):
