@@ -823,10 +823,11 @@ class Report:
             "nothing (no call to wait for); the naive subgraph has no cache (n/a). zipf: the "
             "service column runs with the cache on."
         )
+        check = [] if self.home_check is None else [(" (the p99 check's cell)", self.home_check)]
         errors = [
-            f"  {cell.target} {cell.workload} c={cell.concurrency}: "
+            f"  {cell.target} {cell.workload} c={cell.concurrency}{what}: "
             f"{sum(cell.errors.values())} problems in {cell.queries} queries {dict(cell.errors)}"
-            for cell in self.cells.values()
+            for what, cell in [("", cell) for cell in self.cells.values()] + check
             if cell.errors
         ]
         if errors:
