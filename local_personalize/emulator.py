@@ -85,6 +85,43 @@ class DroppedResponse(Response):
 RECENT_REQUESTS = 500
 
 
+class EngineTurns:
+    """Runs the engine's work one call per event-loop turn, in arrival order.
+
+    A read is answered inside its delay, so its work is done on arrival. Done right in
+    each request's task, a burst of arrivals would be worked through in one loop turn,
+    and answers falling due meanwhile (their timers fire between turns) would wait for
+    the whole burst: under load that made the emulator's delays several ms late. Taking
+    turns, a due answer waits for at most one call's work.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[Callable[[], Response], asyncio.Future[Response]]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[], Response]) -> Response:
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                work, future = self._queue.popleft()
+                if future.cancelled():
+                    continue
+                try:
+                    future.set_result(work())
+                except Exception as exc:  # answer() turns engine errors into responses
+                    future.set_exception(exc)
+                # Due timers and new arrivals get their turn before the next call's work.
+                await asyncio.sleep(0)
+        finally:
+            self._worker = None
+
+
 @dataclass
 class EmulatorState:
     """Mutable test-control state of one app: the fault config, its RNG, and counters."""
@@ -195,6 +232,7 @@ def create_app(
     initial = faults if faults is not None else FaultConfig.parse({"delay_ms": delay_ms})
     state = EmulatorState(initial=initial)
     state.configure(initial)
+    turns = EngineTurns()
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
 
     def operation(
@@ -231,7 +269,9 @@ def create_app(
             # endpoint's latency includes its own work: a read is answered inside it (only
             # an engine slower than the delay adds to it). A write waits first, so that a
             # caller who hangs up during the wait has changed nothing.
-            response = answer(body) if reads and kind in (None, "drop", "timeout") else None
+            response = None
+            if reads and kind in (None, "drop", "timeout"):
+                response = await turns.run(lambda: answer(body))
             waited_ms = (time.monotonic() - arrived) * 1000.0
             if not await _sleep_unless_gone(request, delay - waited_ms):
                 return _gone()
