@@ -28,6 +28,7 @@ filters are boolean arrays over that table.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection
 from typing import Any
 
@@ -41,6 +42,8 @@ Ranked = tuple[NDArray[np.int64], NDArray[np.float64]]
 """Item indices and their scores, best first."""
 
 RECENCY_SCALE = 10.0
+# Users whose scores a UserPersonalization model keeps (about 16 KB each at 2,000 items).
+RECENT_USERS = 256
 RECENCY_BOOST = 10.0
 
 
@@ -191,6 +194,9 @@ class UserPersonalization:
     ) -> None:
         self.interactions = interactions
         self.popularity = popularity
+        self._recent: OrderedDict[
+            tuple[int | None, bytes | None], list[NDArray[np.float64] | None]
+        ] = OrderedDict()
         n = gram.shape[0]
         self.weights: NDArray[np.float32] | None = None
         self.knn: Sims | None = None
@@ -237,7 +243,49 @@ class UserPersonalization:
     def raw_scores(
         self, user: int | None, *, sequence: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64] | None:
-        """EASE scores over the catalogue, or None for a user without history."""
+        """EASE scores over the catalogue (read-only), or None for a user without history."""
+        return self._recent_entry(user, sequence)[0]
+
+    def _recent_entry(
+        self, user: int | None, sequence: NDArray[np.int64] | None
+    ) -> list[NDArray[np.float64] | None]:
+        """[raw scores, their softmax once asked for] of this user and history.
+
+        A page asks one model about one user several times (carousels, a ranking), each
+        call on its own: the latest users' scores are kept, keyed by all they depend on
+        (the model's weights are fixed once fitted), as read-only arrays.
+        """
+        key = (user, None if sequence is None else sequence.tobytes())
+        entry = self._recent.get(key)
+        if entry is not None:
+            self._recent.move_to_end(key)
+            return entry
+        raw = self._raw_scores(user, sequence)
+        if raw is not None:
+            raw.setflags(write=False)
+        entry = [raw, None]
+        self._recent[key] = entry
+        if len(self._recent) > RECENT_USERS:
+            self._recent.popitem(last=False)
+        return entry
+
+    def _probabilities(
+        self, user: int | None, sequence: NDArray[np.int64] | None
+    ) -> NDArray[np.float64] | None:
+        """The softmax of the user's raw scores over the whole catalogue (read-only)."""
+        entry = self._recent_entry(user, sequence)
+        raw, probabilities = entry
+        if raw is None:
+            return None
+        if probabilities is None:
+            probabilities = _softmax_standardised(raw)
+            probabilities.setflags(write=False)
+            entry[1] = probabilities
+        return probabilities
+
+    def _raw_scores(
+        self, user: int | None, sequence: NDArray[np.int64] | None
+    ) -> NDArray[np.float64] | None:
         items, weights = self.history(user, sequence=sequence)
         if items.shape[0] == 0:
             return None
@@ -254,10 +302,8 @@ class UserPersonalization:
     def scores(
         self, user: int | None, *, sequence: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64]:
-        raw = self.raw_scores(user, sequence=sequence)
-        if raw is None:
-            return self.popularity.scores
-        return _softmax_standardised(raw)
+        probabilities = self._probabilities(user, sequence)
+        return self.popularity.scores if probabilities is None else probabilities
 
     def recommend(
         self,
@@ -268,10 +314,11 @@ class UserPersonalization:
         sequence: NDArray[np.int64] | None = None,
     ) -> Ranked:
         raw = self.raw_scores(user, sequence=sequence)
-        if raw is None:
+        probabilities = self._probabilities(user, sequence)
+        if raw is None or probabilities is None:
             return self.popularity.recommend(n, allowed)
         chosen, _ = top_n(raw, n, allowed)
-        return chosen, _softmax_standardised(raw)[chosen]
+        return chosen, probabilities[chosen]
 
     def rank(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from local_personalize.data import EVENT_TYPES, Interactions
 from local_personalize.recipes import (
@@ -107,3 +108,31 @@ def test_catalogue_size_selects_ease_or_item_knn() -> None:
         assert np.isclose(scores.sum(), 1.0)  # the whole catalogue: softmax sums to 1
         # A cold user falls back to popularity.
         assert model.recommend(None, 3)[0].tolist() == pop.recommend(3)[0].tolist()
+
+
+def test_kept_scores_follow_the_user_s_history_and_cannot_be_changed() -> None:
+    rows = [(u, (u // 10) * 5 + k, u * 10 + k) for u in range(20) for k in range(5)]
+    inter = interactions(rows, 20)
+    gram = cooccurrence(user_item_matrix(inter, 10))
+    pop = Popularity(inter, 10)
+    for ease_max_items in (10, 9):  # EASE and item-kNN
+        model = UserPersonalization(gram, inter, pop, ease_max_items=ease_max_items)
+        fresh = UserPersonalization(gram, inter, pop, ease_max_items=ease_max_items)
+        first = model.raw_scores(3)
+        assert first is not None
+        assert model.raw_scores(3) is first  # kept, not recomputed
+        with pytest.raises(ValueError, match="read-only"):
+            first[0] = 1.0  # shared by every caller: read-only
+        # A new event changes the history, and so the scores asked for.
+        for sequence in (np.array([7], dtype=np.int64), np.array([7, 8], dtype=np.int64)):
+            kept = model.recommend(3, 10, sequence=sequence)
+            again = fresh.recommend(3, 10, sequence=sequence)
+            assert kept[0].tolist() == again[0].tolist()
+            assert np.array_equal(kept[1], again[1])
+            assert np.array_equal(
+                model.scores(3, sequence=sequence), fresh.scores(3, sequence=sequence)
+            )
+        assert (
+            model.recommend(3, 10)[0].tolist()
+            != model.recommend(3, 10, sequence=np.array([7, 8], dtype=np.int64))[0].tolist()
+        )
