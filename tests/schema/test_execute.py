@@ -1,9 +1,7 @@
 """The schema executed in-process on the embedded engine: entities, SDL, configured names."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from strawberry.federation import Schema
 
 from backends.guard import Breakers, GuardedBackend
@@ -12,12 +10,6 @@ from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import FederationSettings, Settings, load_settings
-
-
-@pytest.fixture(scope="session")
-async def backend() -> AsyncIterator[LocalBackend]:
-    async with LocalBackend.open(load_settings().local) as local:
-        yield local
 
 
 async def run(

@@ -7,7 +7,6 @@ fast path and through one without it; the JSON must be identical.
 import gc
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -61,12 +60,6 @@ QUERIES = [
 ]
 VARIABLES = {"yes": True, "no": False}
 RECOMMENDATION_ID = re.compile(rb'"recommendationId":"[^"]*"')
-
-
-@pytest.fixture(scope="module")
-async def backend() -> AsyncIterator[LocalBackend]:
-    async with LocalBackend.open(load_settings().local) as local:
-        yield local
 
 
 async def answer(

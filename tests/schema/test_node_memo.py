@@ -1,9 +1,7 @@
 """The fast path's memos keep nothing alive: entries go with their documents."""
 
 import gc
-from collections.abc import AsyncIterator
 
-import pytest
 from graphql import Source, parse
 
 from backends.local import LocalBackend
@@ -39,12 +37,6 @@ def test_the_least_recently_used_entry_goes_beyond_the_bound() -> None:
     assert memo.get(None, [documents[1]]) is None
     assert memo.get(None, [documents[0]]) == (0,)
     assert memo.get(None, [documents[2]]) == (2,)
-
-
-@pytest.fixture(scope="module")
-async def backend() -> AsyncIterator[LocalBackend]:
-    async with LocalBackend.open(load_settings().local) as local:
-        yield local
 
 
 async def test_documents_the_cache_dropped_are_not_kept_by_the_fast_path(
