@@ -42,9 +42,10 @@ Ranked = tuple[NDArray[np.int64], NDArray[np.float64]]
 """Item indices and their scores, best first."""
 
 RECENCY_SCALE = 10.0
-# Users whose scores a UserPersonalization model keeps (about 16 KB each at 2,000 items).
-RECENT_USERS = 256
 RECENCY_BOOST = 10.0
+# Users whose scores a UserPersonalization model keeps (about 32 KB each at 2,000 items:
+# raw scores and their softmax).
+RECENT_USERS = 256
 
 
 def top_n(scores: NDArray[np.float64], n: int, allowed: NDArray[np.bool_] | None) -> Ranked:
@@ -269,15 +270,11 @@ class UserPersonalization:
             self._recent.popitem(last=False)
         return entry
 
-    def _probabilities(
-        self, user: int | None, sequence: NDArray[np.int64] | None
-    ) -> NDArray[np.float64] | None:
-        """The softmax of the user's raw scores over the whole catalogue (read-only)."""
-        entry = self._recent_entry(user, sequence)
+    @staticmethod
+    def _probabilities(entry: list[NDArray[np.float64] | None]) -> NDArray[np.float64] | None:
+        """The softmax of an entry's raw scores over the whole catalogue, kept in it."""
         raw, probabilities = entry
-        if raw is None:
-            return None
-        if probabilities is None:
+        if raw is not None and probabilities is None:
             probabilities = _softmax_standardised(raw)
             probabilities.setflags(write=False)
             entry[1] = probabilities
@@ -302,7 +299,7 @@ class UserPersonalization:
     def scores(
         self, user: int | None, *, sequence: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64]:
-        probabilities = self._probabilities(user, sequence)
+        probabilities = self._probabilities(self._recent_entry(user, sequence))
         return self.popularity.scores if probabilities is None else probabilities
 
     def recommend(
@@ -313,8 +310,8 @@ class UserPersonalization:
         *,
         sequence: NDArray[np.int64] | None = None,
     ) -> Ranked:
-        raw = self.raw_scores(user, sequence=sequence)
-        probabilities = self._probabilities(user, sequence)
+        entry = self._recent_entry(user, sequence)
+        raw, probabilities = entry[0], self._probabilities(entry)
         if raw is None or probabilities is None:
             return self.popularity.recommend(n, allowed)
         chosen, _ = top_n(raw, n, allowed)
