@@ -823,11 +823,13 @@ class Report:
             "nothing (no call to wait for); the naive subgraph has no cache (n/a). zipf: the "
             "service column runs with the cache on."
         )
-        check = [] if self.home_check is None else [(" (the p99 check's cell)", self.home_check)]
+        named = [(cell, "") for cell in self.cells.values()]
+        if self.home_check is not None:
+            named.append((self.home_check, " (the p99 check's cell)"))
         errors = [
             f"  {cell.target} {cell.workload} c={cell.concurrency}{what}: "
             f"{sum(cell.errors.values())} problems in {cell.queries} queries {dict(cell.errors)}"
-            for what, cell in [("", cell) for cell in self.cells.values()] + check
+            for cell, what in named
             if cell.errors
         ]
         if errors:
