@@ -503,6 +503,56 @@ async def test_a_joiner_with_time_left_asks_again_when_the_call_ran_out_of_its_m
         await leader
 
 
+async def test_joiners_of_a_cancelled_maker_make_the_call_again() -> None:
+    calls: Coalescer[str, str] = Coalescer()
+    made = 0
+
+    async def slow() -> str:
+        nonlocal made
+        made += 1
+        await asyncio.sleep(0.2)
+        return f"answer {made}"
+
+    maker = asyncio.ensure_future(calls.run("k", slow, time.monotonic() + 5))
+    await asyncio.sleep(0)
+    joiners = [asyncio.ensure_future(calls.run("k", slow, time.monotonic() + 5)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    maker.cancel()
+    outcomes = await asyncio.gather(*joiners)
+    # One joiner made the second call, the other joined it.
+    assert sorted(outcomes) == [("answer 2", False), ("answer 2", True)]
+    assert made == 2
+    assert maker.cancelled()
+    assert len(calls) == 0
+
+
+async def test_a_maker_wakes_one_loop_turn_after_its_answer_and_a_joiner_one_more() -> None:
+    # No task or shield between the call and its callers: the maker goes on in the turn
+    # after the answer arrived and hands it to the joiner, who goes on in the next.
+    calls: Coalescer[str, str] = Coalescer()
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    turns = 0
+    woke: dict[str, int] = {}
+
+    async def call() -> str:
+        return await answer
+
+    async def caller(name: str) -> None:
+        await calls.run("k", call, time.monotonic() + 5)
+        woke[name] = turns
+
+    maker = asyncio.ensure_future(caller("maker"))
+    await asyncio.sleep(0)
+    joiner = asyncio.ensure_future(caller("joiner"))
+    await asyncio.sleep(0)
+    answer.set_result("answer")
+    while len(woke) < 2:
+        turns += 1
+        await asyncio.sleep(0)
+    await asyncio.gather(maker, joiner)
+    assert woke == {"maker": 1, "joiner": 2}
+
+
 @pytest.fixture(scope="module")
 def frugal(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
     """Two Personalize calls per operation at most, memory cache on."""
