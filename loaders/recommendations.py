@@ -77,9 +77,35 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         task = await self.load(key)
         return await asyncio.shield(task)
 
+    def begin(self, keys: Sequence[RecommendationRequest]) -> list["Answer | asyncio.Task[Answer]"]:
+        """Every key's answer, or the task of its call, started now as one batch.
+
+        For an operation whose keys are all known before any is awaited (the compiled
+        path, `schema.entity_plans`): no tick to wait for. The calls are the loader's
+        own, so a later `answer` for one of these keys (a fallback's) joins its call.
+        Only for a loader that has loaded nothing yet.
+        """
+        if self._cache:
+            raise RuntimeError("begin() is for a loader that has loaded nothing yet")
+        found: dict[RecommendationRequest, Answer | asyncio.Task[Answer] | None] = {}
+        for key in keys:
+            if key not in found:
+                result = self._backend.stored(key)
+                found[key] = None if result is None else Answer(result, self._backend.source)
+        new = [key for key, value in found.items() if value is None]
+        for key, task in zip(new, self._start(new), strict=True):
+            self.prime(key, task)
+            found[key] = task
+        return [found[key] for key in keys]  # type: ignore[misc]  # all filled in
+
     async def batch_load_fn(
         self, keys: Sequence[RecommendationRequest]
     ) -> list["asyncio.Task[Answer]"]:
+        return self._start(keys)
+
+    def _start(self, keys: Sequence[RecommendationRequest]) -> list["asyncio.Task[Answer]"]:
+        if not keys:
+            return []
         if self._on_batch is not None:
             self._on_batch(len(keys))
         # Created in field order, so the budget is spent in the order fields asked.

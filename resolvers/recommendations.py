@@ -5,6 +5,7 @@ Each one picks its use case, checks its arguments, builds one frozen request and
 the request's loader; nothing here talks to a backend directly.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -13,6 +14,7 @@ import strawberry
 
 from backends.request import Operation, RecommendationRequest, ResultItem
 from errors import InvalidArgument, NotConfigured, SubgraphError
+from loaders.recommendations import Answer
 from resolvers.arguments import (
     check_context,
     check_id,
@@ -44,20 +46,8 @@ def _use_case(settings: Settings, field: Field_, chosen: Any) -> tuple[str, UseC
     return name, settings.use_cases[name]
 
 
-async def _load(info: strawberry.Info, request: RecommendationRequest) -> RecommendationsView:
-    context: Context = info.context
-    loader = context.loaders.recommendations
-    try:
-        answer = await loader.answer(request)
-    except SubgraphError as exc:
-        if not exc.degradable:
-            raise
-        result = await fallback(context.settings, loader, request, exc)
-        if result is None:
-            raise
-        return RecommendationsView(
-            recommendation_id=None, items=result.items, source=RecommendationSource.FALLBACK
-        )
+def answered(answer: Answer) -> RecommendationsView:
+    """What a field shows of its call's answer."""
     return RecommendationsView(
         recommendation_id=answer.result.recommendation_id,
         items=answer.result.items,
@@ -65,8 +55,31 @@ async def _load(info: strawberry.Info, request: RecommendationRequest) -> Recomm
     )
 
 
+async def recovered(
+    context: Context, request: RecommendationRequest, failure: SubgraphError
+) -> RecommendationsView:
+    """The use case's fallback for a failed call; `failure` itself when it has none."""
+    if not failure.degradable:
+        raise failure
+    result = await fallback(context.settings, context.loaders.recommendations, request, failure)
+    if result is None:
+        raise failure
+    return RecommendationsView(
+        recommendation_id=None, items=result.items, source=RecommendationSource.FALLBACK
+    )
+
+
+async def _load(info: strawberry.Info, request: RecommendationRequest) -> RecommendationsView:
+    context: Context = info.context
+    try:
+        answer = await context.loaders.recommendations.answer(request)
+    except SubgraphError as exc:
+        return await recovered(context, request, exc)
+    return answered(answer)
+
+
 def _request(
-    info: strawberry.Info,
+    settings: Settings,
     field: Field_,
     *,
     use_case: Any,
@@ -78,7 +91,6 @@ def _request(
     promotion: Any,
     from_graph: dict[str, str] | None = None,
 ) -> RecommendationRequest:
-    settings: Settings = info.context.settings
     name, case = _use_case(settings, field, use_case)
     if case.input in (Input.USER, Input.USER_AND_ITEM) and user_id is None:
         raise InvalidArgument(f"use case {name} needs userId")
@@ -98,42 +110,42 @@ def _request(
     )
 
 
-async def user_recommendations(
-    root: Any, info: strawberry.Info, **args: Any
-) -> RecommendationsView:
-    settings: Settings = info.context.settings
+def user_recommendations_request(
+    root: Any, settings: Settings, args: dict[str, Any]
+) -> RecommendationRequest:
     user_id = check_id(getattr(root, settings.federation.user_key), "userId")
-    request = _request(
-        info,
+    return _request(
+        settings,
         Field_.RECOMMENDATIONS,
         user_id=user_id,
         item_id=None,
         from_graph=_graph_context(settings, root),
         **_common(args),
     )
-    return await _load(info, request)
 
 
-async def item_related(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-    settings: Settings = info.context.settings
+def item_related_request(
+    root: Any, settings: Settings, args: dict[str, Any]
+) -> RecommendationRequest:
     item_id = check_id(getattr(root, settings.federation.item_key), "itemId")
     user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
-    request = _request(info, Field_.RELATED, user_id=user_id, item_id=item_id, **_common(args))
-    return await _load(info, request)
+    return _request(settings, Field_.RELATED, user_id=user_id, item_id=item_id, **_common(args))
 
 
-async def popular_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+def popular_items_request(
+    root: Any, settings: Settings, args: dict[str, Any]
+) -> RecommendationRequest:
     user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
-    request = _request(info, Field_.POPULAR_ITEMS, user_id=user_id, item_id=None, **_common(args))
-    return await _load(info, request)
+    return _request(settings, Field_.POPULAR_ITEMS, user_id=user_id, item_id=None, **_common(args))
 
 
-async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-    settings: Settings = info.context.settings
+def user_ranked_items_request(
+    root: Any, settings: Settings, args: dict[str, Any]
+) -> RecommendationRequest:
     user_id = check_id(getattr(root, settings.federation.user_key), "userId")
     name, case = _use_case(settings, Field_.RANKED_ITEMS, args.get("use_case"))
     filter_arn, filter_values = resolve_filter(settings, args.get("filter"))
-    request = RecommendationRequest(
+    return RecommendationRequest(
         operation=Operation.GET_PERSONALIZED_RANKING,
         arn=case.arn,
         use_case=name,
@@ -144,7 +156,36 @@ async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> Re
         context=check_context(args.get("context"), _graph_context(settings, root)),
         metadata_columns=case.metadata_columns,
     )
-    return await _load(info, request)
+
+
+async def user_recommendations(
+    root: Any, info: strawberry.Info, **args: Any
+) -> RecommendationsView:
+    return await _load(info, user_recommendations_request(root, info.context.settings, args))
+
+
+async def item_related(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    return await _load(info, item_related_request(root, info.context.settings, args))
+
+
+async def popular_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    return await _load(info, popular_items_request(root, info.context.settings, args))
+
+
+async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+    return await _load(info, user_ranked_items_request(root, info.context.settings, args))
+
+
+RequestBuilder = Callable[[Any, Settings, dict[str, Any]], RecommendationRequest]
+
+# Each field's request, built without awaiting anything: for the compiled path
+# (`schema.entity_plans`), which starts every call of an operation at once.
+REQUESTS: dict[Callable[..., Awaitable[RecommendationsView]], RequestBuilder] = {
+    user_recommendations: user_recommendations_request,
+    item_related: item_related_request,
+    popular_items: popular_items_request,
+    user_ranked_items: user_ranked_items_request,
+}
 
 
 def _graph_context(settings: Settings, root: Any) -> dict[str, str]:

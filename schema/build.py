@@ -20,9 +20,10 @@ from resolvers.recommendations import (
 )
 from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
+from schema.entity_plans import EntityPlans
 from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult
-from schema.execution import SHARED_PLANS_MAX, SubgraphExecutionContext
+from schema.execution import SHARED_PLANS_MAX, ItemNames, SubgraphExecutionContext
 from schema.fields import Arg, install_direct_resolvers, resolver_field
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
@@ -72,6 +73,8 @@ class SubgraphSchema(Schema):
 
     # The entity types `_entities` resolves; set once the types exist.
     entity_names: frozenset[str] = frozenset()
+    # The compiled path for the gateway's `_entities` operations; None: graphql-core only.
+    entity_plans: "EntityPlans | None" = None
 
     # Strawberry builds the `_entities` field from this signature: keep its annotations.
     def entities_resolver(
@@ -127,11 +130,12 @@ def _mutation() -> type:
     return Mutation
 
 
-def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
+def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSchema:
     """Generate types from configuration and assemble the federation schema.
 
     `fast_lists=False` leaves every field to graphql-core and Strawberry (no list plans,
-    no direct resolvers): the reference the fast path is tested against.
+    no direct resolvers, no compiled `_entities` path): the reference the fast paths are
+    tested against.
     """
     inputs = build_inputs(settings)
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
@@ -226,7 +230,18 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> Schema:
         ],
         execution_context_class=execution if fast_lists else None,
     )
-    schema.entity_names = frozenset({settings.federation.user_type, settings.federation.item_type})
+    federation = settings.federation
+    schema.entity_names = frozenset({federation.user_type, federation.item_type})
     if fast_lists:
         install_direct_resolvers(schema)
+        schema.entity_plans = EntityPlans(
+            schema,
+            documents,
+            ItemNames(
+                SubgraphExecutionContext.metadata_type_name,
+                federation.item_type,
+                federation.item_key,
+            ),
+            {federation.user_type: federation.user_key, federation.item_type: federation.item_key},
+        )
     return schema

@@ -10,6 +10,7 @@ never raises: a document that does not parse is simply not cached.
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -20,6 +21,9 @@ class _Entry:
     document: DocumentNode
     # None until the document has been validated against this schema's rules.
     errors: list[GraphQLError] | None = None
+    # The compiled path's plans for this document, by operation name (`schema.entity_plans`;
+    # a None plan: that operation is graphql-core's).
+    plans: dict[str | None, Any] = field(default_factory=dict)
 
 
 @dataclass

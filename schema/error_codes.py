@@ -26,48 +26,55 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self._translate(e) for e in errors]
+            result.errors = [coded(e, executed=self._executed) for e in errors]
 
     def on_execute(self) -> Iterator[None]:
         self._executed = True
         yield
 
-    def _translate(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        extensions = dict(error.extensions or {})
-        if isinstance(original, SubgraphError):
-            extensions["code"] = original.code
-        elif original is None or isinstance(original, GraphQLError):
-            if "code" not in extensions:
-                extensions["code"] = self._graphql_code(error)
-        else:
-            log.error(
-                "unexpected error in %s",
-                ".".join(map(str, error.path or ())) or "operation",
-                exc_info=original,
-            )
-            return GraphQLError(
-                "Internal server error",
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": "INTERNAL_SERVER_ERROR"},
-            )
+
+def coded(error: GraphQLError, *, executed: bool) -> GraphQLError:
+    """`error` with its `extensions.code`; an unexpected one is logged and masked.
+
+    `executed`: whether the operation had started executing (a GraphQL error without
+    a code is then a bad variable or argument value, else a validation failure).
+    """
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    if isinstance(original, SubgraphError):
+        extensions["code"] = original.code
+    elif original is None or isinstance(original, GraphQLError):
+        if "code" not in extensions:
+            extensions["code"] = _graphql_code(error, executed)
+    else:
+        log.error(
+            "unexpected error in %s",
+            ".".join(map(str, error.path or ())) or "operation",
+            exc_info=original,
+        )
         return GraphQLError(
-            error.message,
+            "Internal server error",
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            original_error=original,
-            extensions=extensions,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
         )
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions=extensions,
+    )
 
-    def _graphql_code(self, error: GraphQLError) -> str:
-        if isinstance(error, GraphQLSyntaxError):
-            if TOKEN_LIMIT_MESSAGE in error.message:
-                return "MAX_TOKENS_LIMIT"
-            return "GRAPHQL_PARSE_FAILED"
-        # Errors before execution are validation; during it, bad variable or argument values.
-        return "BAD_USER_INPUT" if self._executed else "GRAPHQL_VALIDATION_FAILED"
+
+def _graphql_code(error: GraphQLError, executed: bool) -> str:
+    if isinstance(error, GraphQLSyntaxError):
+        if TOKEN_LIMIT_MESSAGE in error.message:
+            return "MAX_TOKENS_LIMIT"
+        return "GRAPHQL_PARSE_FAILED"
+    # Errors before execution are validation; during it, bad variable or argument values.
+    return "BAD_USER_INPUT" if executed else "GRAPHQL_VALIDATION_FAILED"

@@ -16,7 +16,8 @@ stays the definition of the results: tests compare both paths on the same querie
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from graphql import (
     FragmentSpreadNode,
@@ -125,7 +126,7 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
             build = shared[0]
         else:
             expression = self._predicted(predicted, details)
-            build = None if expression is None else _compile(expression)
+            build = None if expression is None else compile_items(expression)
             if self._variable_free(details):
                 self.shared_plans.put(predicted.name, nodes, build)
         self._plans[id(details)] = (details, build)
@@ -178,70 +179,99 @@ class SubgraphExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return fields
 
     def _predicted(self, predicted: GraphQLObjectType, details: FieldDetailsList) -> str | None:
-        """A dict display over `i` for this selection of PredictedItem, or None."""
-        fields = self._fields(predicted, details)
-        if fields is None:
-            return None
-        parts: list[tuple[str, str]] = []
-        for key, name, field_details in fields:
-            expression: str | None
-            if name == "__typename":
-                expression = repr(predicted.name)
-            elif name in _LEAVES:
-                expression = _LEAVES[name]
-            elif name == "item":
-                expression = self._item(predicted, field_details)
-            elif name == "metadata":
-                expression = self._metadata(predicted, field_details)
-            else:
-                expression = None
-            if expression is None:
-                return None
-            parts.append((key, expression))
-        return _display(parts)
+        names = ItemNames(self.metadata_type_name, self.item_type_name, self.item_key)
+        return predicted_expression(names, predicted, details, self._fields)
 
-    def _field_type(self, parent: GraphQLObjectType, name: str) -> GraphQLObjectType | None:
-        field_type = parent.fields[name].type
-        while isinstance(field_type, GraphQLNonNull | GraphQLList):
-            field_type = field_type.of_type
-        return field_type if isinstance(field_type, GraphQLObjectType) else None
 
-    def _item(self, predicted: GraphQLObjectType, details: FieldDetailsList) -> str | None:
-        item_type = self._field_type(predicted, "item")
-        if item_type is None or item_type.name != self.item_type_name:
-            return None
-        fields = self._fields(item_type, details)
-        if fields is None:
-            return None
-        parts: list[tuple[str, str]] = []
-        for key, name, _ in fields:
-            if name == "__typename":
-                parts.append((key, repr(item_type.name)))
-            elif name == self.item_key:
-                parts.append((key, "i.item_id"))
-            else:
-                # Item.related and anything else resolves through the general path.
-                return None
-        return _display(parts)
+@dataclass(frozen=True, slots=True)
+class ItemNames:
+    """The schema's names that a PredictedItem plan needs."""
 
-    def _metadata(self, predicted: GraphQLObjectType, details: FieldDetailsList) -> str | None:
-        entry_type = self._field_type(predicted, "metadata")
-        if entry_type is None or entry_type.name != self.metadata_type_name:
+    metadata_type: str
+    item_type: str
+    item_key: str
+
+
+S = TypeVar("S")
+# The fields of a selection `S` on a type: (response key, field name, their selection),
+# or None when the selection is beyond a plan.
+Fields = Callable[[GraphQLObjectType, S], list[tuple[str, str, S]] | None]
+
+
+def predicted_expression(
+    names: ItemNames, predicted: GraphQLObjectType, selection: S, fields: Fields[S]
+) -> str | None:
+    """A dict display over `i` (a ResultItem) for this selection of PredictedItem, or None."""
+    found = fields(predicted, selection)
+    if found is None:
+        return None
+    parts: list[tuple[str, str]] = []
+    for key, name, below in found:
+        expression: str | None
+        if name == "__typename":
+            expression = repr(predicted.name)
+        elif name in _LEAVES:
+            expression = _LEAVES[name]
+        elif name == "item":
+            expression = _item(names, predicted, below, fields)
+        elif name == "metadata":
+            expression = _metadata(names, predicted, below, fields)
+        else:
+            expression = None
+        if expression is None:
             return None
-        fields = self._fields(entry_type, details)
-        if fields is None:
+        parts.append((key, expression))
+    return _display(parts)
+
+
+def _field_type(parent: GraphQLObjectType, name: str) -> GraphQLObjectType | None:
+    field_type = parent.fields[name].type
+    while isinstance(field_type, GraphQLNonNull | GraphQLList):
+        field_type = field_type.of_type
+    return field_type if isinstance(field_type, GraphQLObjectType) else None
+
+
+def _item(
+    names: ItemNames, predicted: GraphQLObjectType, selection: S, fields: Fields[S]
+) -> str | None:
+    item_type = _field_type(predicted, "item")
+    if item_type is None or item_type.name != names.item_type:
+        return None
+    found = fields(item_type, selection)
+    if found is None:
+        return None
+    parts: list[tuple[str, str]] = []
+    for key, name, _ in found:
+        if name == "__typename":
+            parts.append((key, repr(item_type.name)))
+        elif name == names.item_key:
+            parts.append((key, "i.item_id"))
+        else:
+            # Item.related and anything else resolves through the general path.
             return None
-        parts: list[tuple[str, str]] = []
-        for key, name, _ in fields:
-            if name == "__typename":
-                parts.append((key, repr(entry_type.name)))
-            elif name == "key":
-                parts.append((key, "p[0]"))
-            elif name == "value":
-                parts.append((key, "p[1]"))
-            else:
-                return None
-        return f"(None if i.metadata is None else [{_display(parts)} for p in i.metadata])"
+    return _display(parts)
+
+
+def _metadata(
+    names: ItemNames, predicted: GraphQLObjectType, selection: S, fields: Fields[S]
+) -> str | None:
+    entry_type = _field_type(predicted, "metadata")
+    if entry_type is None or entry_type.name != names.metadata_type:
+        return None
+    found = fields(entry_type, selection)
+    if found is None:
+        return None
+    parts: list[tuple[str, str]] = []
+    for key, name, _ in found:
+        if name == "__typename":
+            parts.append((key, repr(entry_type.name)))
+        elif name == "key":
+            parts.append((key, "p[0]"))
+        elif name == "value":
+            parts.append((key, "p[1]"))
+        else:
+            return None
+    return f"(None if i.metadata is None else [{_display(parts)} for p in i.metadata])"
 
 
 def _display(parts: list[tuple[str, str]]) -> str:
@@ -250,7 +280,7 @@ def _display(parts: list[tuple[str, str]]) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(expression: str) -> Build:
+def compile_items(expression: str) -> Build:
     """One list comprehension per distinct selection, shared by every operation."""
     source = f"lambda items: [{expression} for i in items]"
     # The generated code may use only what it is given: no builtins beyond these two.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLObjectType, GraphQLResolveInfo, Node, VariableNode
+from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo, Node, VariableNode
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
@@ -88,13 +88,13 @@ def resolver_field(
 LITERAL_ARGUMENTS_MAX = 1024
 
 
-def _has_variables(node: Node) -> bool:
+def has_variables(node: Node) -> bool:
     if isinstance(node, VariableNode):
         return True
     for key in node.keys:
         value = getattr(node, key, None)
         values = value if isinstance(value, tuple | list) else (value,)
-        if any(isinstance(v, Node) and _has_variables(v) for v in values):
+        if any(isinstance(v, Node) and has_variables(v) for v in values):
             return True
     return False
 
@@ -115,7 +115,7 @@ def _direct(impl: Resolver, field: StrawberryField, schema: Any) -> Callable[...
             converted = convert_arguments(
                 kwargs, arguments, scalar_registry=registry, config=config
             )
-            if not any(_has_variables(argument.value) for argument in nodes[0].arguments or ()):
+            if not any(has_variables(argument.value) for argument in nodes[0].arguments or ()):
                 literal.put(None, nodes, converted)
         return impl(source, info, **converted)
 
@@ -130,21 +130,28 @@ def install_direct_resolvers(schema: Any) -> int:
     in its wrapper). The resolvers read only `info.context`, which graphql-core's info
     has as well; no input type here builds itself from `info` (`from_input`).
     """
-    if getattr(schema.schema_converter, "exception_handlers", ()):
-        return 0
     installed = 0
     for graphql_type in schema._schema.type_map.values():
         if not isinstance(graphql_type, GraphQLObjectType):
             continue
         for graphql_field in graphql_type.fields.values():
-            definition = (graphql_field.extensions or {}).get(
-                GraphQLCoreConverter.DEFINITION_BACKREF
-            )
-            if not isinstance(definition, StrawberryField) or definition.base_resolver is None:
-                continue
-            impl = getattr(definition.base_resolver.wrapped_func, "subgraph_impl", None)
-            if impl is None or definition.extensions or definition.permission_classes:
-                continue
-            graphql_field.resolve = _direct(impl, definition, schema)
-            installed += 1
+            found = plain_impl(schema, graphql_field)
+            if found is not None:
+                graphql_field.resolve = _direct(*found, schema)
+                installed += 1
     return installed
+
+
+def plain_impl(schema: Any, graphql_field: GraphQLField) -> tuple[Resolver, StrawberryField] | None:
+    """The `resolver_field` implementation behind `graphql_field` and its Strawberry field,
+    when nothing of Strawberry's (field extensions, permissions, exception handlers)
+    has to run around it; else None."""
+    if getattr(schema.schema_converter, "exception_handlers", ()):
+        return None
+    definition = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or definition.base_resolver is None:
+        return None
+    impl = getattr(definition.base_resolver.wrapped_func, "subgraph_impl", None)
+    if impl is None or definition.extensions or definition.permission_classes:
+        return None
+    return impl, definition

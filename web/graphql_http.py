@@ -10,7 +10,8 @@
 - With a shared secret configured, requests without it get 401 before anything is read.
 
 It replaces Strawberry's ASGI view, whose HTTP errors are plain text and whose status
-codes do not follow the media type; execution is still Strawberry's `schema.execute`.
+codes do not follow the media type; execution is Strawberry's `schema.execute`, or the
+compiled path (`schema.entity_plans`) for the gateway's `_entities` operations.
 """
 
 import hmac
@@ -30,6 +31,7 @@ from strawberry.types.graphql import OperationType
 
 from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
+from schema.entity_plans import EntityPlans
 from settings import Settings
 from web.request_id import REQUEST_ID
 
@@ -160,7 +162,7 @@ class GraphQLEndpoint:
                     f"responses are {GRAPHQL_RESPONSE} or {JSON}; the Accept header allows neither",
                 )
             params = await self._params(request)
-            result = await self._execute(request, params)
+            result = await self._execute(request, params, record)
         except RequestError as exc:
             record.outcome, record.codes = "request_error", (exc.code,)
             body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
@@ -238,7 +240,9 @@ class GraphQLEndpoint:
             raise RequestError(400, "BAD_REQUEST", "the client went away mid-body") from None
         return b"".join(chunks)
 
-    async def _execute(self, request: Request, params: dict[str, Any]) -> ExecutionResult:
+    async def _execute(
+        self, request: Request, params: dict[str, Any], record: OperationRecord
+    ) -> ExecutionResult:
         query = params.get("query")
         if not isinstance(query, str) or not query.strip():
             raise RequestError(400, "BAD_REQUEST", "`query` must be a non-empty string")
@@ -251,6 +255,13 @@ class GraphQLEndpoint:
         extensions = params.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
             raise RequestError(400, "BAD_REQUEST", "`extensions` must be an object")
+        context = self._context(request)
+        plans: EntityPlans | None = getattr(self._schema, "entity_plans", None)
+        if plans is not None:
+            compiled = await plans.execute(query, variables, operation_name, context)
+            if compiled is not None:
+                record.name, record.type = compiled[1], OperationType.QUERY.value
+                return compiled[0]
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
@@ -260,7 +271,7 @@ class GraphQLEndpoint:
             result: ExecutionResult = await self._schema.execute(
                 query,
                 variable_values=variables,
-                context_value=self._context(request),
+                context_value=context,
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
                 operation_extensions=extensions,

@@ -18,7 +18,7 @@ from backends.local import LocalBackend
 from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
-from schema.execution import _compile
+from schema.execution import compile_items
 from settings import Settings, load_settings
 
 USERS = '{__typename: "User", id: "user-0007"}, {__typename: "User", id: "user-0042"}'
@@ -82,7 +82,7 @@ async def answer(
 
 
 def plans_looked_up() -> int:
-    info = _compile.cache_info()
+    info = compile_items.cache_info()
     return info.hits + info.misses
 
 

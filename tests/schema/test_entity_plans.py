@@ -1,0 +1,279 @@
+"""The compiled `_entities` path answers what graphql-core answers, errors included.
+
+Each operation runs in-process on the embedded engine twice: through the compiled path
+of the fast schema and through the reference schema (graphql-core and Strawberry only).
+Errors are compared in path order: graphql-core lists them as the fields fail.
+"""
+
+import re
+from typing import Any
+
+import orjson
+import pytest
+from graphql import ExecutionResult
+from strawberry.types.execution import ExecutionResult as StrawberryResult
+
+from backends.guard import Breakers, GuardedBackend
+from backends.local import LocalBackend
+from loaders.recommendations import operation_loaders
+from resolvers.context import Context
+from schema.build import build_schema
+from settings import Settings, load_settings
+
+RECOMMENDATION_ID = re.compile(rb'"recommendationId":"[^"]*"')
+
+HOME = """query Home($representations: [_Any!]!, $candidates: [ID!]!) {
+  _entities(representations: $representations) {
+    ... on User {
+      forYou: recommendations { items { itemId score item { __typename id } } }
+      picks: recommendations(useCase: USER_PERSONALIZATION, numResults: 5) {
+        recommendationId items { itemId } }
+      notBought: recommendations(filter: {excludePurchased: true}, numResults: 4) {
+        items { itemId score } }
+      ranked: rankedItems(itemIds: $candidates) { items { itemId score } }
+    }
+  }
+}"""
+HOME_VARIABLES = {
+    "representations": [{"__typename": "User", "id": "user-0017"}],
+    "candidates": ["item-0003", "item-0100", "nope", "item-0042"],
+}
+
+PRODUCT = """query Product($representations: [_Any!]!, $candidates: [ID!]!, $n: Int) {
+  all: _entities(representations: $representations) {
+    __typename
+    ... on Item { id related(numResults: $n) { __typename source items {
+      __typename itemId item { id } } } }
+    ... on User { key: id rankedItems(itemIds: $candidates) { s: source
+      recommendationId items { itemId score reasons promotionName } } }
+  }
+}"""
+PRODUCT_VARIABLES = {
+    "representations": [
+        {"__typename": "Item", "id": "item-0007"},
+        {"__typename": "User", "id": "user-0008"},
+        {"__typename": "Item", "id": 12},
+        {"__typename": "User", "id": "user-0008"},
+    ],
+    "candidates": ["item-0001", "item-0002", "item-0300"],
+    "n": 3,
+}
+
+PROMOTED = """{ _entities(representations: [{__typename: "User", id: "user-0003"}]) {
+  ... on User { recommendations(numResults: 6, promotion: {name: "cheap",
+    percentPromotedItems: 50, filter: {maxPrice: {maxPrice: 20}}}) {
+      items { itemId promotionName reasons } } } } }"""
+
+Run = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def _context(settings: Settings, backend: LocalBackend, max_calls: int = 100) -> Context:
+    guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
+    return Context(
+        loaders=operation_loaders(guarded, max_calls=max_calls, deadline_s=5.0),
+        settings=settings,
+    )
+
+
+def _shown(result: ExecutionResult | StrawberryResult) -> bytes:
+    errors = sorted((e.formatted for e in result.errors or []), key=lambda e: str(e["path"]))
+    # Each call gets a fresh recommendationId; everything else must be equal.
+    return RECOMMENDATION_ID.sub(
+        b'"recommendationId":"-"', orjson.dumps({"data": result.data, "errors": errors})
+    )
+
+
+async def both(
+    settings: Settings,
+    backend: LocalBackend,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    max_calls: int = 100,
+    repeat: int = 1,
+) -> bytes:
+    """The compiled path's answer, checked equal to the reference's; repeated runs
+    reuse the plan."""
+    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
+    plans = fast.entity_plans
+    assert plans is not None
+    # Not compiled before graphql-core has parsed and validated the document once.
+    assert plans.plan_for(query, None) is None
+    await fast.execute(query, variable_values=variables, context_value=_context(settings, backend))
+    plan = plans.plan_for(query, None)
+    assert plan is not None
+    shown = b""
+    for _ in range(repeat):
+        compiled = await plans.execute(
+            query, variables, None, _context(settings, backend, max_calls)
+        )
+        assert compiled is not None
+        assert plans.plan_for(query, None) is plan
+        reference = await general.execute(
+            query,
+            variable_values=variables,
+            context_value=_context(settings, backend, max_calls),
+        )
+        shown = _shown(compiled[0])
+        assert shown == _shown(reference)
+    return shown
+
+
+async def test_a_home_page_is_compiled_and_answers_the_same(backend: LocalBackend) -> None:
+    shown = await both(load_settings(), backend, HOME, HOME_VARIABLES, repeat=2)
+    user = orjson.loads(shown)["data"]["_entities"][0]
+    assert [len(user[k]["items"]) for k in ("forYou", "picks", "notBought")] == [25, 5, 4]
+    assert b'"errors":[]' in shown
+
+
+async def test_items_and_users_in_one_batch_answer_the_same(backend: LocalBackend) -> None:
+    shown = await both(load_settings(), backend, PRODUCT, PRODUCT_VARIABLES)
+    listed = orjson.loads(shown)["data"]["all"]
+    assert [e["__typename"] for e in listed] == ["Item", "User", "Item", "User"]
+    # A numeric key reads as the string graphql-core makes of it.
+    assert listed[2]["id"] == "12"
+    assert listed[1]["key"] == "user-0008"
+
+
+async def test_promotions_answer_the_same(backend: LocalBackend) -> None:
+    shown = await both(load_settings(), backend, PROMOTED)
+    assert b'"promotionName":"cheap"' in shown
+
+
+@pytest.mark.parametrize("n", [3, 5, 1])
+async def test_variable_arguments_are_read_per_operation(backend: LocalBackend, n: int) -> None:
+    shown = await both(load_settings(), backend, PRODUCT, {**PRODUCT_VARIABLES, "n": n})
+    assert len(orjson.loads(shown)["data"]["all"][0]["related"]["items"]) == n
+
+
+async def test_metadata_answers_the_same(backend: LocalBackend) -> None:
+    settings = load_settings()
+    cases = dict(settings.use_cases)
+    cases["withColumns"] = cases["userPersonalization"].model_copy(
+        update={"metadata_columns": ("CATEGORY", "PRICE")}
+    )
+    with_columns = settings.model_copy(update={"use_cases": cases})
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
+        ... on User { recommendations(useCase: WITH_COLUMNS, numResults: 3) {
+          items { itemId metadata { __typename key v: value } } } } } }"""
+    shown = await both(with_columns, backend, query)
+    assert b'"key":"CATEGORY"' in shown
+
+
+def _with_broken(settings: Settings, **update: Any) -> Settings:
+    cases = dict(settings.use_cases)
+    cases["broken"] = cases["userPersonalization"].model_copy(
+        update={"arn": "arn:aws:personalize:us-east-1:000000000000:campaign/gone", **update}
+    )
+    return settings.model_copy(update={"use_cases": cases})
+
+
+async def test_a_failed_call_nulls_its_field_with_the_same_coded_error(
+    backend: LocalBackend,
+) -> None:
+    broken = _with_broken(load_settings())
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"},
+        {__typename: "User", id: "user-0006"}]) { ... on User {
+          good: recommendations(numResults: 2) { items { itemId } }
+          bad: recommendations(useCase: BROKEN, numResults: 2) { items { itemId } } } } }"""
+    shown = orjson.loads(await both(broken, backend, query))
+    assert [e["bad"] for e in shown["data"]["_entities"]] == [None, None]
+    assert [e["path"] for e in shown["errors"]] == [
+        ["_entities", 0, "bad"],
+        ["_entities", 1, "bad"],
+    ]
+    assert {e["extensions"]["code"] for e in shown["errors"]} == {"NOT_CONFIGURED"}
+    assert all(e["locations"] for e in shown["errors"])
+
+
+async def test_a_failed_call_falls_back_the_same(backend: LocalBackend) -> None:
+    broken = _with_broken(load_settings(), fallback_items=("item-0001", "item-0002"))
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
+        ... on User { recommendations(useCase: BROKEN, numResults: 2) {
+          __typename source recommendationId items { itemId item { id } } } } } }"""
+    shown = await both(broken, backend, query)
+    assert b'"source":"FALLBACK","recommendationId":null' in shown
+
+
+async def test_the_call_budget_is_spent_in_field_order_the_same(backend: LocalBackend) -> None:
+    shown = orjson.loads(await both(load_settings(), backend, HOME, HOME_VARIABLES, max_calls=2))
+    assert [e["path"][-1] for e in shown["errors"]] == ["notBought", "ranked"]
+    assert {e["extensions"]["code"] for e in shown["errors"]} == {"OPERATION_TOO_EXPENSIVE"}
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        # A representation of a type we do not own, and one without its key.
+        (HOME, {**HOME_VARIABLES, "representations": [{"__typename": "Order", "id": "1"}]}),
+        (HOME, {**HOME_VARIABLES, "representations": [{"__typename": "User"}]}),
+        # A variable of the wrong type, and an argument out of range.
+        (HOME, {**HOME_VARIABLES, "candidates": [{"id": "item-0001"}]}),
+        (PRODUCT, {**PRODUCT_VARIABLES, "n": 900}),
+        (HOME, {**HOME_VARIABLES, "candidates": []}),
+    ],
+)
+async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
+    backend: LocalBackend, query: str, variables: dict[str, Any]
+) -> None:
+    settings = load_settings()
+    fast = build_schema(settings)
+    plans = fast.entity_plans
+    assert plans is not None
+    good = HOME_VARIABLES if query == HOME else PRODUCT_VARIABLES
+    await fast.execute(query, variable_values=good, context_value=_context(settings, backend))
+    assert plans.plan_for(query, None) is not None
+    batches: list[int] = []
+    guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
+    context = Context(
+        loaders=operation_loaders(guarded, max_calls=100, deadline_s=5.0, on_batch=batches.append),
+        settings=settings,
+    )
+    assert await plans.execute(query, variables, None, context) is None
+    assert batches == []
+    # graphql-core then answers with its coded errors.
+    result = await fast.execute(query, variable_values=variables, context_value=context)
+    assert result.errors
+    assert all((e.extensions or {}).get("code") == "BAD_USER_INPUT" for e in result.errors)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # A directive, a named fragment, a second root field, a merged field.
+        """query($yes: Boolean!) { _entities(representations: [{__typename: "User",
+             id: "u"}]) { ... on User { recommendations @include(if: $yes) {
+             items { itemId } } } } }""",
+        """{ _entities(representations: [{__typename: "User", id: "u"}]) { ...U } }
+           fragment U on User { recommendations { items { itemId } } }""",
+        """{ popularItems { items { itemId } } _entities(representations: []) {
+             __typename } }""",
+        """{ _entities(representations: [{__typename: "User", id: "u"}]) { ... on User {
+             recommendations { items { itemId } } }
+             ... on User { recommendations { items { score } } } } }""",
+        # Not `_entities`; a fragment on the union; a field under items the plans lack.
+        "{ popularItems { items { itemId } } }",
+        """{ _entities(representations: [{__typename: "User", id: "u"}]) {
+             ... on _Entity { __typename } } }""",
+        """{ _entities(representations: [{__typename: "Item", id: "i"}]) { ... on Item {
+             related { items { item { related { source } } } } } } }""",
+    ],
+)
+async def test_other_operations_are_not_compiled(backend: LocalBackend, query: str) -> None:
+    settings = load_settings()
+    fast = build_schema(settings)
+    await fast.execute(
+        query, variable_values={"yes": True}, context_value=_context(settings, backend)
+    )
+    assert fast.entity_plans is not None
+    assert fast.entity_plans.plan_for(query, None) is None
+
+
+async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> None:
+    settings = load_settings()
+    fast = build_schema(settings)
+    query = """{ _entities(representations: []) { ... on User { nope } } }"""
+    result = await fast.execute(query, context_value=_context(settings, backend))
+    assert result.errors
+    assert fast.entity_plans is not None
+    assert fast.entity_plans.plan_for(query, None) is None
