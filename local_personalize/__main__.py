@@ -10,6 +10,7 @@ and recommender next to a popularity baseline.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import sys
@@ -50,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
             return _fail("--verify-signatures needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         secrets = {key: secret}
     app = create_app(engine, faults=faults, signing_secrets=secrets)
+    _settle_heap()
     # Binding before announcing means the printed address already accepts connections,
     # so scripts can wait for the line instead of polling; port 0 picks a free port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -62,6 +64,25 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
     server.run(sockets=[sock])
     return 0
+
+
+# The cyclic collector's young-generation threshold once serving (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def _settle_heap() -> None:
+    """Keep the engine out of the cyclic collector's scans from now on.
+
+    The demo engine is some 38,000 tracked objects that live as long as the process.
+    Unfrozen, every full collection scanned them all: under a bench's home-page load
+    (1,300 calls/s) four full collections in 12 s, the longest 33 ms, each one holding
+    up every answer falling due meanwhile. Frozen, and with the young generation's
+    threshold raised from 700 to 10,000 (an answer leaves no reference cycle behind, so
+    its objects go by reference counting), the same run had one collection of 3 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _fail(message: str) -> int:
