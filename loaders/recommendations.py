@@ -81,7 +81,7 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         """Every key's answer, or the task of its call, started now as one batch.
 
         For an operation whose keys are all known before any is awaited (the compiled
-        path, `schema.entity_plans`): no tick to wait for. The calls are the loader's
+        path, `schema.operation_plans`): no tick to wait for. The calls are the loader's
         own, so a later `answer` for one of these keys (a fallback's) joins its call.
         Only for a loader that has loaded nothing yet.
         """

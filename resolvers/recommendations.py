@@ -179,7 +179,7 @@ async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> Re
 RequestBuilder = Callable[[Any, Settings, dict[str, Any]], RecommendationRequest]
 
 # Each field's request, built without awaiting anything: for the compiled path
-# (`schema.entity_plans`), which starts every call of an operation at once.
+# (`schema.operation_plans`), which starts every call of an operation at once.
 REQUESTS: dict[Callable[..., Awaitable[RecommendationsView]], RequestBuilder] = {
     user_recommendations: user_recommendations_request,
     item_related: item_related_request,

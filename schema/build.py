@@ -20,7 +20,6 @@ from resolvers.recommendations import (
 )
 from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
-from schema.entity_plans import EntityPlans
 from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult
 from schema.execution import SHARED_PLANS_MAX, ItemNames, SubgraphExecutionContext
@@ -28,6 +27,7 @@ from schema.fields import Arg, install_direct_resolvers, resolver_field
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
 from schema.node_memo import NodeMemo
+from schema.operation_plans import OperationPlans
 from schema.types import ContextEntry
 from settings import Field_, Settings
 
@@ -73,8 +73,8 @@ class SubgraphSchema(Schema):
 
     # The entity types `_entities` resolves; set once the types exist.
     entity_names: frozenset[str] = frozenset()
-    # The compiled path for the gateway's `_entities` operations; None: graphql-core only.
-    entity_plans: "EntityPlans | None" = None
+    # The compiled path for the operations a gateway sends; None: graphql-core only.
+    operation_plans: "OperationPlans | None" = None
 
     # Strawberry builds the `_entities` field from this signature: keep its annotations.
     def entities_resolver(
@@ -234,7 +234,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
     schema.entity_names = frozenset({federation.user_type, federation.item_type})
     if fast_lists:
         install_direct_resolvers(schema)
-        schema.entity_plans = EntityPlans(
+        schema.operation_plans = OperationPlans(
             schema,
             documents,
             ItemNames(

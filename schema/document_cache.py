@@ -21,7 +21,7 @@ class _Entry:
     document: DocumentNode
     # None until the document has been validated against this schema's rules.
     errors: list[GraphQLError] | None = None
-    # The compiled path's plans for this document, by operation name (`schema.entity_plans`;
+    # The compiled path's plans for this document, by operation name (`schema.operation_plans`;
     # a None plan: that operation is graphql-core's).
     plans: dict[str | None, Any] = field(default_factory=dict)
 

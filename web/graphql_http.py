@@ -11,7 +11,7 @@
 
 It replaces Strawberry's ASGI view, whose HTTP errors are plain text and whose status
 codes do not follow the media type; execution is Strawberry's `schema.execute`, or the
-compiled path (`schema.entity_plans`) for the gateway's `_entities` operations.
+compiled path (`schema.operation_plans`) for the operations a gateway sends.
 """
 
 import hmac
@@ -31,7 +31,7 @@ from strawberry.types.graphql import OperationType
 
 from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
-from schema.entity_plans import EntityPlans
+from schema.operation_plans import OperationPlans
 from settings import Settings
 from web.request_id import REQUEST_ID
 
@@ -256,7 +256,7 @@ class GraphQLEndpoint:
         if extensions is not None and not isinstance(extensions, dict):
             raise RequestError(400, "BAD_REQUEST", "`extensions` must be an object")
         context = self._context(request)
-        plans: EntityPlans | None = getattr(self._schema, "entity_plans", None)
+        plans: OperationPlans | None = getattr(self._schema, "operation_plans", None)
         if plans is not None:
             compiled = await plans.execute(query, variables, operation_name, context)
             if compiled is not None:

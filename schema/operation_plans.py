@@ -1,20 +1,22 @@
-"""The compiled path: a gateway's `_entities` operations answered without graphql-core.
+"""The compiled path: the operations a federation gateway sends, without graphql-core.
 
-A gateway sends the same few operations over and over, each one `_entities` over a
-list of representations with inline fragments on our entities. Through graphql-core,
-every field is completed on its own, every async field is a task gathered with its
-siblings, and the loader waits a loop turn to batch: a home page's four carousels took
-some 11 loop turns from arrival to answer. Under load a turn waits for every other
-operation's ready work, so each turn cost the page 0.5 to 0.9 ms at concurrency 8 on
-two cores. Here the operation is planned once per document, all its calls are started
-at once and the answer is built straight from the results, in about 4 turns.
+A gateway sends the same few operations over and over: `_entities` over a list of
+representations with inline fragments on our entities, and root fields such as
+`popularItems`. Through graphql-core, every field is completed on its own, every async
+field is a task gathered with its siblings, and the loader waits a loop turn to batch:
+a home page's four carousels took some 11 loop turns from arrival to answer. Under
+load a turn waits for every other operation's ready work, so each turn cost the page
+0.5 to 0.9 ms at concurrency 8 on two cores. Here the operation is planned once per
+document, all its calls are started at once and the answer is built straight from
+the results, in about 4 turns.
 
-What is compiled: a query whose only root field is `_entities(representations: ...)`,
-whose selection is `__typename` and inline fragments on our entity types, holding
-`__typename`, the key and the Personalize fields; each of those selects `__typename`,
-`recommendationId`, `source` and `items`, under which a list plan covers the selection
-(`schema.execution.predicted_expression`). No directives, named fragments or repeated
-response keys. Anything else, and any document not yet validated clean, is graphql-core's.
+What is compiled: a query whose root fields are `_entities(representations: ...)` and
+Query's own Personalize fields. Under `_entities`: `__typename` and inline fragments
+on our entity types, holding `__typename`, the key and the Personalize fields. Each
+Personalize field selects `__typename`, `recommendationId`, `source` and `items`,
+under which a list plan covers the selection (`schema.execution.predicted_expression`).
+No directives, named fragments or repeated response keys. Anything else, and any
+document not yet validated clean, is graphql-core's.
 
 What stays the same: variables are coerced and arguments read by graphql-core's own
 functions and converted by Strawberry's, entities are resolved by the schema's own
@@ -30,7 +32,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     ExecutionResult,
@@ -71,7 +73,8 @@ Render = Callable[[RecommendationsView], dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """A Personalize field of an entity: how to build its request and show its answer."""
+    """A Personalize field (of an entity, or of Query): how to build its request and
+    show its answer."""
 
     key: str
     node: FieldNode
@@ -91,23 +94,34 @@ _Entity = tuple[str, list[_Part], Any, list[RecommendationRequest]]
 
 
 @dataclass(frozen=True, slots=True)
+class _Entities:
+    """The `_entities` root field and, per entity type, its response keys in order:
+    each `__typename`, the key field's name or a call."""
+
+    key: str
+    node: FieldNode
+    definition: GraphQLField
+    parts: dict[str, list[_Part]]
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     name: str | None
     operation: OperationDefinitionNode
-    root_key: str
-    root: FieldNode
-    entities: GraphQLField
-    # Per entity type: its response keys in order, each "__typename", the key field's
-    # name or a call.
-    parts: dict[str, list[_Part]]
+    # The root fields in order: `_entities`, or Query's own Personalize fields.
+    roots: list[_Entities | _Call]
+
+
+# One root field of an operation, ready to run: a root call's request, or the entities.
+_Ready = tuple[_Entities | _Call, RecommendationRequest | list[_Entity]]
 
 
 class _Bail(Exception):
     """The general path must answer this operation (nothing has been called yet)."""
 
 
-class EntityPlans:
-    """Plans of one schema's `_entities` operations, kept with their cached documents."""
+class OperationPlans:
+    """Plans of one schema's gateway operations, kept with their cached documents."""
 
     def __init__(
         self, schema: Any, documents: DocumentStore, names: ItemNames, keys: dict[str, str]
@@ -148,47 +162,64 @@ class EntityPlans:
         if plan is None:
             return None
         try:
-            calls = self._calls(plan, variables or {}, context)
+            ready = self._calls(plan, variables or {}, context)
         except _Bail:
             return None
-        return await self._run(plan, calls, context), plan.name
+        return await self._run(plan, ready, context), plan.name
 
     # --- running an operation
 
-    def _calls(self, plan: _Plan, variables: dict[str, Any], context: Context) -> list["_Entity"]:
-        """Per entity: its type, parts, object and the requests of its calls, in order."""
+    def _calls(self, plan: _Plan, variables: dict[str, Any], context: Context) -> list[_Ready]:
+        """Each root field with its request, or with its entities (type, parts, object and
+        the requests of their calls), in order."""
         coerced = get_variable_values(
             self._graphql, plan.operation.variable_definitions or (), variables
         )
         if not isinstance(coerced, VariableValues):
             raise _Bail
+        ready: list[_Ready] = []
+        for root in plan.roots:
+            if isinstance(root, _Call):
+                ready.append((root, self._request(root, None, context, coerced)))
+            else:
+                ready.append((root, self._entities(root, context, coerced)))
+        return ready
+
+    def _entities(
+        self, root: _Entities, context: Context, coerced: VariableValues
+    ) -> list[_Entity]:
         try:
-            args = get_argument_values(plan.entities, plan.root, coerced)
+            args = get_argument_values(root.definition, root.node, coerced)
         except GraphQLError:
             raise _Bail from None
         representations = args.get("representations")
         if not isinstance(representations, list):
             raise _Bail
         entities = self._schema.entities_resolver(None, representations)
-        settings = context.settings
         found = []
         for representation, entity in zip(representations, entities, strict=True):
             if isinstance(entity, BaseException):
                 raise _Bail
             typename = representation["__typename"]
-            parts = plan.parts[typename]
-            requests = []
-            for _, part in parts:
-                if isinstance(part, _Call):
-                    converted = part.literal
-                    try:
-                        if converted is None:
-                            converted = self._convert(part, coerced)
-                        requests.append(part.build(entity, settings, converted))
-                    except Exception:
-                        raise _Bail from None
+            parts = root.parts[typename]
+            requests = [
+                self._request(part, entity, context, coerced)
+                for _, part in parts
+                if isinstance(part, _Call)
+            ]
             found.append((typename, parts, entity, requests))
         return found
+
+    def _request(
+        self, call: _Call, source: Any, context: Context, coerced: VariableValues
+    ) -> RecommendationRequest:
+        try:
+            converted = call.literal
+            if converted is None:
+                converted = self._convert(call, coerced)
+            return call.build(source, context.settings, converted)
+        except Exception:
+            raise _Bail from None
 
     def _convert(self, call: _Call, variables: VariableValues | None) -> dict[str, Any]:
         raw = get_argument_values(call.definition, call.node, variables)
@@ -197,13 +228,16 @@ class EntityPlans:
         )
         return converted
 
-    async def _run(
-        self,
-        plan: _Plan,
-        calls: list["_Entity"],
-        context: Context,
-    ) -> ExecutionResult:
-        requests = [request for *_, entity_requests in calls for request in entity_requests]
+    async def _run(self, plan: _Plan, ready: list[_Ready], context: Context) -> ExecutionResult:
+        requests = [
+            request
+            for _, prepared in ready
+            for request in (
+                [prepared]
+                if isinstance(prepared, RecommendationRequest)
+                else [r for *_, entity_requests in prepared for r in entity_requests]
+            )
+        ]
         begun = context.loaders.recommendations.begin(requests)
         for pending in begun:
             if isinstance(pending, asyncio.Task) and not pending.done():
@@ -231,38 +265,43 @@ class EntityPlans:
                 if isinstance(value, BaseException) and not isinstance(value, Exception):
                     raise value
                 outcomes[slot] = value
-        return self._result(plan, calls, outcomes)
+        return self._result(ready, outcomes)
 
     def _result(
-        self,
-        plan: _Plan,
-        calls: list["_Entity"],
-        outcomes: Sequence[RecommendationsView | Exception],
+        self, ready: list[_Ready], outcomes: Sequence[RecommendationsView | Exception]
     ) -> ExecutionResult:
         errors: list[GraphQLError] = []
-        listed: list[dict[str, Any]] = []
+        data: dict[str, Any] = {}
         next_outcome = iter(outcomes)
-        for index, (typename, parts, entity, _) in enumerate(calls):
-            shown: dict[str, Any] = {}
-            for key, part in parts:
-                if isinstance(part, _Call):
-                    outcome = next(next_outcome)
-                    if isinstance(outcome, Exception):
-                        path: list[str | int] = [plan.root_key, index, key]
-                        errors.append(
-                            coded(located_error(outcome, [part.node], path), executed=True)
-                        )
-                        shown[key] = None
+
+        def show(call: _Call, path: list[str | int]) -> dict[str, Any] | None:
+            outcome = next(next_outcome)
+            if isinstance(outcome, Exception):
+                errors.append(coded(located_error(outcome, [call.node], path), executed=True))
+                return None
+            return call.render(outcome)
+
+        for root, prepared in ready:
+            if isinstance(root, _Call):
+                data[root.key] = show(root, [root.key])
+                continue
+            listed: list[dict[str, Any]] = []
+            # An `_entities` root was prepared with its entities.
+            entities = cast(list[_Entity], prepared)
+            for index, (typename, parts, entity, _) in enumerate(entities):
+                shown: dict[str, Any] = {}
+                for key, part in parts:
+                    if isinstance(part, _Call):
+                        shown[key] = show(part, [root.key, index, key])
+                    elif part == _TYPENAME:
+                        shown[key] = typename
                     else:
-                        shown[key] = part.render(outcome)
-                elif part == _TYPENAME:
-                    shown[key] = typename
-                else:
-                    shown[key] = getattr(entity, part)
-            listed.append(shown)
+                        shown[key] = getattr(entity, part)
+                listed.append(shown)
+            data[root.key] = listed
         if errors:
             self._schema.process_errors(errors)
-        return ExecutionResult({plan.root_key: listed}, errors or None)
+        return ExecutionResult(data, errors or None)
 
     # --- planning an operation
 
@@ -272,23 +311,34 @@ class EntityPlans:
             operation is None
             or operation.operation is not OperationType.QUERY
             or operation.directives
-            or len(operation.selection_set.selections) != 1
-        ):
-            raise _Bail
-        root = operation.selection_set.selections[0]
-        if (
-            not isinstance(root, FieldNode)
-            or root.name.value != "_entities"
-            or root.directives
-            or root.selection_set is None
         ):
             raise _Bail
         query_type = self._graphql.query_type
-        entities = query_type.fields["_entities"]
+        roots: list[_Entities | _Call] = []
+        for node in _plain_fields(operation.selection_set):
+            key, name = _key(node), node.name.value
+            if any(root.key == key for root in roots):
+                raise _Bail  # merged fields: graphql-core's
+            definition = query_type.fields.get(name)
+            if definition is None:
+                raise _Bail
+            if name == "_entities":
+                roots.append(self._entities_root(key, node, definition))
+            else:
+                roots.append(self._call(key, node, definition))
+        return _Plan(
+            name=operation_name or (operation.name.value if operation.name else None),
+            operation=operation,
+            roots=roots,
+        )
+
+    def _entities_root(self, key: str, node: FieldNode, definition: GraphQLField) -> _Entities:
+        if node.selection_set is None:
+            raise _Bail
         by_type: dict[str, list[tuple[str, FieldNode]]] = {
             name: [] for name in self._schema.entity_names
         }
-        for selection in root.selection_set.selections:
+        for selection in node.selection_set.selections:
             if selection.directives:
                 raise _Bail
             if isinstance(selection, FieldNode):
@@ -316,14 +366,7 @@ class EntityPlans:
             name: self._entity_parts(self._graphql.type_map[name], selected)
             for name, selected in by_type.items()
         }
-        return _Plan(
-            name=operation_name or (operation.name.value if operation.name else None),
-            operation=operation,
-            root_key=_key(root),
-            root=root,
-            entities=entities,
-            parts=parts,
-        )
+        return _Entities(key=key, node=node, definition=definition, parts=parts)
 
     def _entity_parts(
         self, entity: GraphQLObjectType, selected: list[tuple[str, FieldNode]]

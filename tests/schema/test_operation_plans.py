@@ -1,4 +1,4 @@
-"""The compiled `_entities` path answers what graphql-core answers, errors included.
+"""The compiled path answers what graphql-core answers, errors included.
 
 Each operation runs in-process on the embedded engine twice: through the compiled path
 of the fast schema and through the reference schema (graphql-core and Strawberry only).
@@ -95,7 +95,7 @@ async def both(
     """The compiled path's answer, checked equal to the reference's; repeated runs
     reuse the plan."""
     fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
-    plans = fast.entity_plans
+    plans = fast.operation_plans
     assert plans is not None
     # Not compiled before graphql-core has parsed and validated the document once.
     assert plans.plan_for(query, None) is None
@@ -138,6 +138,37 @@ async def test_items_and_users_in_one_batch_answer_the_same(backend: LocalBacken
 async def test_promotions_answer_the_same(backend: LocalBackend) -> None:
     shown = await both(load_settings(), backend, PROMOTED)
     assert b'"promotionName":"cheap"' in shown
+
+
+async def test_root_personalize_fields_are_compiled_with_the_entities(
+    backend: LocalBackend,
+) -> None:
+    # The zipf workload's shape: a root field of Query's next to `_entities`.
+    query = """query Zipf($representations: [_Any!]!, $candidates: [ID!]!) {
+      best: popularItems(numResults: 4) { source items { itemId item { id } } }
+      _entities(representations: $representations) {
+        ... on User { rankedItems(itemIds: $candidates) { items { itemId } } } }
+      popularItems(useCase: MOST_VIEWED, numResults: 2) { __typename items { score } }
+    }"""
+    variables = {k: v for k, v in PRODUCT_VARIABLES.items() if k != "n"}
+    shown = orjson.loads(await both(load_settings(), backend, query, variables))
+    assert list(shown["data"]) == ["best", "_entities", "popularItems"]
+    assert len(shown["data"]["best"]["items"]) == 4
+
+
+async def test_a_failed_root_field_has_a_root_path(backend: LocalBackend) -> None:
+    settings = load_settings()
+    cases = dict(settings.use_cases)
+    cases["gone"] = cases["popularity"].model_copy(
+        update={"arn": "arn:aws:personalize:us-east-1:000000000000:campaign/gone"}
+    )
+    broken = settings.model_copy(update={"use_cases": cases})
+    query = """{ bad: popularItems(useCase: GONE) { items { itemId } }
+      ok: popularItems(numResults: 2) { items { itemId } } }"""
+    shown = orjson.loads(await both(broken, backend, query))
+    assert [e["path"] for e in shown["errors"]] == [["bad"]]
+    assert shown["data"]["bad"] is None
+    assert len(shown["data"]["ok"]["items"]) == 2
 
 
 @pytest.mark.parametrize("n", [3, 5, 1])
@@ -218,7 +249,7 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
 ) -> None:
     settings = load_settings()
     fast = build_schema(settings)
-    plans = fast.entity_plans
+    plans = fast.operation_plans
     assert plans is not None
     good = HOME_VARIABLES if query == HOME else PRODUCT_VARIABLES
     await fast.execute(query, variable_values=good, context_value=_context(settings, backend))
@@ -246,13 +277,13 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
              items { itemId } } } } }""",
         """{ _entities(representations: [{__typename: "User", id: "u"}]) { ...U } }
            fragment U on User { recommendations { items { itemId } } }""",
-        """{ popularItems { items { itemId } } _entities(representations: []) {
-             __typename } }""",
+        # A root __typename; a root field that is not Personalize's.
+        """{ __typename popularItems { items { itemId } } }""",
+        "{ _service { sdl } }",
         """{ _entities(representations: [{__typename: "User", id: "u"}]) { ... on User {
              recommendations { items { itemId } } }
              ... on User { recommendations { items { score } } } } }""",
-        # Not `_entities`; a fragment on the union; a field under items the plans lack.
-        "{ popularItems { items { itemId } } }",
+        # A fragment on the union; a field under items the plans lack.
         """{ _entities(representations: [{__typename: "User", id: "u"}]) {
              ... on _Entity { __typename } } }""",
         """{ _entities(representations: [{__typename: "Item", id: "i"}]) { ... on Item {
@@ -265,8 +296,8 @@ async def test_other_operations_are_not_compiled(backend: LocalBackend, query: s
     await fast.execute(
         query, variable_values={"yes": True}, context_value=_context(settings, backend)
     )
-    assert fast.entity_plans is not None
-    assert fast.entity_plans.plan_for(query, None) is None
+    assert fast.operation_plans is not None
+    assert fast.operation_plans.plan_for(query, None) is None
 
 
 async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> None:
@@ -275,5 +306,5 @@ async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> N
     query = """{ _entities(representations: []) { ... on User { nope } } }"""
     result = await fast.execute(query, context_value=_context(settings, backend))
     assert result.errors
-    assert fast.entity_plans is not None
-    assert fast.entity_plans.plan_for(query, None) is None
+    assert fast.operation_plans is not None
+    assert fast.operation_plans.plan_for(query, None) is None
