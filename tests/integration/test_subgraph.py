@@ -145,6 +145,37 @@ def test_one_failing_call_nulls_only_its_field(
     assert "Traceback" not in str(body)
 
 
+def test_a_repeated_gateway_operation_answers_the_same_from_its_plan(
+    aws_subgraph: Subgraph, fresh_emulator: Emulator
+) -> None:
+    # The first time, graphql-core answers and the document is validated and cached;
+    # from then on its compiled plan does: the same data, errors and calls.
+    query = """query Page($representations: [_Any!]!, $n: Int) {
+      _entities(representations: $representations) { __typename
+        ... on User { id recommendations(numResults: $n) { source items { itemId score
+          item { __typename id } } } } } }"""
+    variables = {
+        "representations": [{"__typename": "User", "id": u} for u in (user(5), user(7))],
+        "n": 3,
+    }
+    answers, calls = [], []
+    for _ in range(3):
+        fresh_emulator.reset()
+        fresh_emulator.faults(
+            rules=[{"match": {"userId": user(7)}, "error": "ThrottlingException"}]
+        )
+        answers.append(aws_subgraph.query(query, variables))
+        calls.append(fresh_emulator.calls())
+    assert answers[0] == answers[1] == answers[2]
+    # User 5, and user 7 twice: a throttled call is retried once.
+    assert calls == [3, 3, 3]
+    [error] = answers[0]["errors"]
+    assert error["path"] == ["_entities", 1, "recommendations"]
+    assert error["extensions"]["code"] == "UPSTREAM_THROTTLED"
+    assert error["locations"]
+    assert len(answers[0]["data"]["_entities"][0]["recommendations"]["items"]) == 3
+
+
 def test_unavailable_upstream_is_coded(aws_subgraph: Subgraph, fresh_emulator: Emulator) -> None:
     fresh_emulator.faults(rules=[{"match": {"itemId": "item-0009"}, "error": "InternalFailure"}])
     body = aws_subgraph.query(
