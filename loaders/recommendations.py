@@ -43,6 +43,19 @@ class Answer:
     source: str
 
 
+# Hears the outcome of one call of `RecommendationLoader.begin`: its answer or its failure.
+Settled = Callable[[RecommendationRequest, "Answer | BaseException"], None]
+
+
+def _tell(settled: Settled, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
+    """From a call's done callbacks: what `settled` may not have heard (a listener
+    ignores a key it has heard of already)."""
+    if task.cancelled():
+        settled(key, asyncio.CancelledError())
+    else:
+        settled(key, task.exception() or task.result())
+
+
 class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answer]"]):
     """Loads recommendations for one GraphQL operation; never shared between operations.
 
@@ -77,41 +90,55 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         task = await self.load(key)
         return await asyncio.shield(task)
 
-    def begin(self, keys: Sequence[RecommendationRequest]) -> list["Answer | asyncio.Task[Answer]"]:
+    def begin(
+        self, keys: Sequence[RecommendationRequest], settled: "Settled | None" = None
+    ) -> list["Answer | asyncio.Task[Answer]"]:
         """Every key's answer, or the task of its call, started now as one batch.
 
         For an operation whose keys are all known before any is awaited (the compiled
         path, `schema.operation_plans`): no tick to wait for. The calls are the loader's
         own, so a later `answer` for one of these keys (a fallback's) joins its call.
-        Only for a loader that has loaded nothing yet.
+        Stored answers are looked up per key given, as `answer` does per field (their
+        hits are counted alike). `settled(key, outcome)` hears each call's answer or
+        failure in the call's own task as soon as it is known, rather than a loop turn
+        later from the task's done callbacks (it hears from those only when the call
+        never ran: cancelled before it started). Only for a loader that has loaded
+        nothing yet.
         """
         if self._cache:
             raise RuntimeError("begin() is for a loader that has loaded nothing yet")
-        found: dict[RecommendationRequest, Answer | asyncio.Task[Answer] | None] = {}
+        found: list[Answer | RecommendationRequest] = []
+        new: dict[RecommendationRequest, None] = {}
         for key in keys:
-            if key not in found:
-                result = self._backend.stored(key)
-                found[key] = None if result is None else Answer(result, self._backend.source)
-        new = [key for key, value in found.items() if value is None]
-        for key, task in zip(new, self._start(new), strict=True):
+            result = self._backend.stored(key)
+            if result is None:
+                new[key] = None
+                found.append(key)
+            else:
+                found.append(Answer(result, self._backend.source))
+        started = dict(zip(new, self._start(list(new), settled), strict=True))
+        for key, task in started.items():
             self.prime(key, task)
-            found[key] = task
-        return [found[key] for key in keys]  # type: ignore[misc]  # all filled in
+        return [started[k] if isinstance(k, RecommendationRequest) else k for k in found]
 
     async def batch_load_fn(
         self, keys: Sequence[RecommendationRequest]
     ) -> list["asyncio.Task[Answer]"]:
         return self._start(keys)
 
-    def _start(self, keys: Sequence[RecommendationRequest]) -> list["asyncio.Task[Answer]"]:
+    def _start(
+        self, keys: Sequence[RecommendationRequest], settled: "Settled | None" = None
+    ) -> list["asyncio.Task[Answer]"]:
         if not keys:
             return []
         if self._on_batch is not None:
             self._on_batch(len(keys))
         # Created in field order, so the budget is spent in the order fields asked.
-        tasks = [asyncio.ensure_future(self._call(key)) for key in keys]
+        tasks = [asyncio.ensure_future(self._call(key, settled)) for key in keys]
         for key, task in zip(keys, tasks, strict=True):
             task.add_done_callback(functools.partial(self._settled, key))
+            if settled is not None:
+                task.add_done_callback(functools.partial(_tell, settled, key))
         return tasks
 
     def _settled(self, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
@@ -119,10 +146,18 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         if task.cancelled() or task.exception() is not None:
             self.clear(key)
 
-    async def _call(self, key: RecommendationRequest) -> Answer:
+    async def _call(self, key: RecommendationRequest, settled: "Settled | None" = None) -> Answer:
         spend = functools.partial(self._spend, key)
-        result = await self._backend.recommend(key, self.deadline, spend)
-        return Answer(result=result, source=self._backend.source)
+        try:
+            result = await self._backend.recommend(key, self.deadline, spend)
+        except BaseException as exc:
+            if settled is not None:
+                settled(key, exc)
+            raise
+        answer = Answer(result=result, source=self._backend.source)
+        if settled is not None:
+            settled(key, answer)
+        return answer
 
     def _spend(self, key: RecommendationRequest) -> None:
         # Called by the backend only when a real Personalize call is about to go out:

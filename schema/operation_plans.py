@@ -29,7 +29,6 @@ both paths' answers, errors included.
 """
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -114,6 +113,86 @@ class _Plan:
 
 # One root field of an operation, ready to run: a root call's request, or the entities.
 _Ready = tuple[_Entities | _Call, RecommendationRequest | list[_Entity]]
+
+
+class _Calls:
+    """The calls of one operation, told of each outcome as it is known (`begin`'s
+    `settled`): a degradable failure starts its field's fallback at once, as the field's
+    resolver would, and the operation goes on in the loop turn after its last call.
+
+    Waiting here never cancels a call: calls are shared with other operations (the
+    coalescer), so a cancelled operation leaves them running, as graphql-core's path
+    does behind its shield. Fallbacks are the operation's own and are cancelled with it.
+    """
+
+    def __init__(self, context: Context, requests: list[RecommendationRequest]) -> None:
+        self._context = context
+        self._requests = requests
+        self._slots: dict[RecommendationRequest, list[int]] = {}
+        for slot, request in enumerate(requests):
+            self._slots.setdefault(request, []).append(slot)
+        self._pending: set[RecommendationRequest] = set()
+        self._outcomes: dict[RecommendationRequest, Answer | BaseException] = {}
+        self._recoveries: dict[int, asyncio.Task[RecommendationsView]] = {}
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed = False
+
+    async def wait(self, begun: Sequence[Answer | asyncio.Task[Answer]]) -> None:
+        """Until every started call has an outcome and every fallback has ended."""
+        self._pending = {
+            request
+            for request, started in zip(self._requests, begun, strict=True)
+            if not isinstance(started, Answer)
+        }
+        self._check()
+        await self._done
+
+    def settled(self, request: RecommendationRequest, outcome: Answer | BaseException) -> None:
+        if self._closed or request not in self._pending:
+            return
+        self._pending.discard(request)
+        self._outcomes[request] = outcome
+        if isinstance(outcome, SubgraphError) and outcome.degradable:
+            for slot in self._slots[request]:
+                recovery = asyncio.ensure_future(recovered(self._context, request, outcome))
+                recovery.add_done_callback(self._recovered)
+                self._recoveries[slot] = recovery
+        self._check()
+
+    def _recovered(self, recovery: "asyncio.Task[RecommendationsView]") -> None:
+        if not self._closed:
+            self._check()
+
+    def _check(self) -> None:
+        if self._done.done() or self._pending:
+            return
+        if all(recovery.done() for recovery in self._recoveries.values()):
+            self._done.set_result(None)
+
+    def close(self) -> None:
+        """Stop listening; cancel the fallbacks still running (the operation ended)."""
+        self._closed = True
+        for recovery in self._recoveries.values():
+            if not recovery.done():
+                recovery.cancel()
+
+    def outcome(self, slot: int, request: RecommendationRequest) -> RecommendationsView | Exception:
+        """What the field at `slot` shows: its answer, its fallback's, or its error."""
+        recovery = self._recoveries.get(slot)
+        if recovery is not None:
+            if recovery.cancelled():
+                raise asyncio.CancelledError
+            failure = recovery.exception()
+            if failure is None:
+                return recovery.result()
+            outcome: Answer | BaseException = failure
+        else:
+            outcome = self._outcomes[request]
+        if isinstance(outcome, Answer):
+            return answered(outcome)
+        if not isinstance(outcome, Exception):
+            raise outcome  # cancelled (the app is shutting down)
+        return outcome
 
 
 class _Bail(Exception):
@@ -238,33 +317,18 @@ class OperationPlans:
                 else [r for *_, entity_requests in prepared for r in entity_requests]
             )
         ]
-        begun = context.loaders.recommendations.begin(requests)
-        for pending in begun:
-            if isinstance(pending, asyncio.Task) and not pending.done():
-                # A failure is read below, with its field.
-                with contextlib.suppress(Exception):
-                    await pending
+        calls = _Calls(context, requests)
+        begun = context.loaders.recommendations.begin(requests, calls.settled)
+        try:
+            await calls.wait(begun)
+        finally:
+            calls.close()
         outcomes: list[RecommendationsView | Exception] = []
-        recovering: list[tuple[int, Any]] = []
-        for slot, (request, outcome) in enumerate(zip(requests, begun, strict=True)):
-            if isinstance(outcome, Answer):
-                outcomes.append(answered(outcome))
-                continue
-            failure = outcome.exception()
-            if failure is None:
-                outcomes.append(answered(outcome.result()))
-                continue
-            if not isinstance(failure, Exception):
-                raise failure
-            outcomes.append(failure)
-            if isinstance(failure, SubgraphError) and failure.degradable:
-                recovering.append((slot, recovered(context, request, failure)))
-        if recovering:
-            settled = await asyncio.gather(*(c for _, c in recovering), return_exceptions=True)
-            for (slot, _), value in zip(recovering, settled, strict=True):
-                if isinstance(value, BaseException) and not isinstance(value, Exception):
-                    raise value
-                outcomes[slot] = value
+        for slot, (request, started) in enumerate(zip(requests, begun, strict=True)):
+            outcome = (
+                answered(started) if isinstance(started, Answer) else calls.outcome(slot, request)
+            )
+            outcomes.append(outcome)
         return self._result(ready, outcomes)
 
     def _result(
