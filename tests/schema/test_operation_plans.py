@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 import pytest
 from graphql import ExecutionResult
+from prometheus_client import CollectorRegistry
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
+from backends.cache import CachedBackend, CallMetrics, MemoryStore
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
 from loaders.recommendations import operation_loaders
@@ -308,3 +310,36 @@ async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> N
     assert result.errors
     assert fast.operation_plans is not None
     assert fast.operation_plans.plan_for(query, None) is None
+
+
+async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
+    backend: LocalBackend,
+) -> None:
+    settings = load_settings()
+    registry = CollectorRegistry()
+    guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
+    cached = CachedBackend(
+        guarded, MemoryStore(100), settings, CallMetrics(registry, settings.use_cases)
+    )
+
+    def context() -> Context:
+        loaders = operation_loaders(cached, max_calls=100, deadline_s=5.0)
+        return Context(loaders=loaders, settings=settings)
+
+    # The same item twice: related items are cached by default.
+    query = """{ _entities(representations: [{__typename: "Item", id: "item-0007"},
+        {__typename: "Item", id: "item-0007"}]) { ... on Item {
+          related(numResults: 2) { items { itemId } } } } }"""
+
+    def hits() -> float:
+        labels = {"use_case": "similarItems", "outcome": "hit"}
+        return registry.get_sample_value("personalize_subgraph_cache_lookups_total", labels) or 0
+
+    fast = build_schema(settings)
+    await fast.execute(query, context_value=context())  # stores the answer, caches the document
+    before = hits()
+    await fast.execute(query, context_value=context())
+    through_graphql_core = hits() - before
+    assert fast.operation_plans is not None
+    assert await fast.operation_plans.execute(query, None, None, context()) is not None
+    assert hits() - before - through_graphql_core == through_graphql_core == 2
