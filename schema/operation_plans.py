@@ -29,6 +29,7 @@ both paths' answers, errors included.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -64,6 +65,8 @@ from schema.document_cache import DocumentStore
 from schema.error_codes import coded
 from schema.execution import Build, ItemNames, compile_items, predicted_expression
 from schema.fields import has_variables, plain_impl
+
+log = logging.getLogger(__name__)
 
 # (response key, field name, the field's node) of one selection set.
 Selected = list[tuple[str, str, FieldNode]]
@@ -222,9 +225,19 @@ class OperationPlans:
             return None
         plans = entry.plans
         if operation_name not in plans:
+            operation = get_operation_ast(entry.document, operation_name)
+            if operation is None:
+                # No such operation: nothing is kept, so a client cannot grow the entry
+                # with names; graphql-core answers with its error.
+                return None
             try:
-                plans[operation_name] = self._compile(entry.document, operation_name)
+                plans[operation_name] = self._compile(operation, operation_name)
             except _Bail:
+                plans[operation_name] = None
+            except Exception:
+                log.exception(
+                    "could not plan operation %r; graphql-core answers it", operation_name
+                )
                 plans[operation_name] = None
         plan: _Plan | None = plans[operation_name]
         return plan
@@ -369,13 +382,8 @@ class OperationPlans:
 
     # --- planning an operation
 
-    def _compile(self, document: Any, operation_name: str | None) -> _Plan:
-        operation = get_operation_ast(document, operation_name)
-        if (
-            operation is None
-            or operation.operation is not OperationType.QUERY
-            or operation.directives
-        ):
+    def _compile(self, operation: OperationDefinitionNode, operation_name: str | None) -> _Plan:
+        if operation.operation is not OperationType.QUERY or operation.directives:
             raise _Bail
         query_type = self._graphql.query_type
         roots: list[_Entities | _Call] = []

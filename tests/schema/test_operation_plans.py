@@ -343,3 +343,26 @@ async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
     assert fast.operation_plans is not None
     assert await fast.operation_plans.execute(query, None, None, context()) is not None
     assert hits() - before - through_graphql_core == through_graphql_core == 2
+
+
+async def test_operation_names_that_match_nothing_keep_nothing(backend: LocalBackend) -> None:
+    settings = load_settings()
+    fast = build_schema(settings)
+    plans = fast.operation_plans
+    assert plans is not None
+    query = HOME + "\nquery Other { popularItems { items { itemId } } }"
+    for name in ("Home", "Other"):
+        await fast.execute(
+            query,
+            variable_values=HOME_VARIABLES,
+            operation_name=name,
+            context_value=_context(settings, backend),
+        )
+        assert plans.plan_for(query, name) is not None
+    for n in range(200):
+        assert plans.plan_for(query, f"Nope{n}") is None
+    # Two operations, so no plan without a name either.
+    assert plans.plan_for(query, None) is None
+    entry = plans._documents.get(query)
+    assert entry is not None
+    assert set(entry.plans) == {"Home", "Other"}
