@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from backends.request import Operation, RecommendationRequest, RecommendationResult
-from backends.upstream import events_error, upstream_error
+from backends.upstream import events_error, read_answer, upstream_error
 from errors import ConfigurationError
 from local_personalize.engine import Engine
 from local_personalize.errors import PersonalizeError
@@ -88,7 +88,7 @@ class LocalBackend:
                 body = self.engine.get_recommendations(params)
         except PersonalizeError as exc:
             raise upstream_error(exc.code, exc.status, str(exc), request) from exc
-        return RecommendationResult.from_api_response(request.operation, body)
+        return read_answer(request, body)
 
     async def put_events(self, params: dict[str, Any]) -> None:
         """PutEvents into the engine: the user's next recommendations see them at once."""

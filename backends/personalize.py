@@ -17,7 +17,7 @@ from botocore.exceptions import (
 )
 
 from backends.request import Operation, RecommendationRequest, RecommendationResult
-from backends.upstream import upstream_error
+from backends.upstream import read_answer, upstream_error
 from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from settings import PersonalizeSettings
 
@@ -118,4 +118,4 @@ class PersonalizeBackend:
             raise UpstreamUnavailable(
                 f"Personalize is unreachable for use case {request.use_case!r}"
             ) from exc
-        return RecommendationResult.from_api_response(request.operation, body)
+        return read_answer(request, body)

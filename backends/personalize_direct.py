@@ -23,7 +23,7 @@ from backends.http1 import ConnectionFailed, Pool
 from backends.personalize import RuntimeTarget, runtime_client
 from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.signing import Credentials, Signer, host_header
-from backends.upstream import upstream_error
+from backends.upstream import read_answer, upstream_error
 from errors import ConfigurationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from settings import PersonalizeSettings
 
@@ -114,12 +114,7 @@ class DirectPersonalizeBackend:
                 extra={"use_case": request.use_case, "code": code, "status": status},
             )
             raise upstream_error(code, status, message, request)
-        answer = _json_or_none(raw)
-        if not isinstance(answer, dict):
-            raise UpstreamUnavailable(
-                f"Personalize answered use case {request.use_case!r} with something unreadable"
-            )
-        return RecommendationResult.from_api_response(request.operation, answer)
+        return read_answer(request, _json_or_none(raw))
 
     async def _signed_headers(self, path: str, body: bytes) -> dict[str, str]:
         if self._credentials is None:

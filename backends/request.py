@@ -109,27 +109,67 @@ class RecommendationResult:
     def from_api_response(
         cls, operation: Operation, body: dict[str, Any]
     ) -> "RecommendationResult":
-        """Read a GetRecommendations or GetPersonalizedRanking response body."""
+        """Read a GetRecommendations or GetPersonalizedRanking response body.
+
+        Raises MalformedAnswer when a value is not of the type the service model gives
+        it: what comes from upstream is checked here, at the edge, so that every path
+        above (graphql-core's, the compiled one, the cache) can trust its types.
+        """
         key = (
             "personalizedRanking" if operation is Operation.GET_PERSONALIZED_RANKING else "itemList"
         )
+        entries = body.get(key) or ()
+        recommendation_id = body.get("recommendationId")
+        if not isinstance(entries, list) or not (
+            recommendation_id is None or type(recommendation_id) is str
+        ):
+            raise MalformedAnswer(f"{key} or recommendationId is not of its type")
         items: list[ResultItem] = []
-        for entry in body.get(key) or ():
+        for entry in entries:
+            if type(entry) is not dict:
+                raise MalformedAnswer(f"an entry of {key} is not an object")
             item_id = entry.get("itemId")
             if item_id is None:
                 continue
-            if len(entry) == 2 and type(item_id) is str and "score" in entry:
+            if len(entry) == 2 and type(item_id) is str and type(entry.get("score")) is float:
                 # Personalize's usual entry, built without the NamedTuple's keyword layer.
                 items.append(_new_tuple(ResultItem, (item_id, entry["score"], None, (), None)))
                 continue
-            metadata = entry.get("metadata")
-            items.append(
-                ResultItem(
-                    str(item_id),
-                    entry.get("score"),
-                    entry.get("promotionName"),
-                    tuple(entry.get("reason") or ()),
-                    None if metadata is None else tuple(sorted(metadata.items())),
-                )
+            items.append(_checked_item(entry, item_id))
+        return cls(recommendation_id=recommendation_id, items=tuple(items))
+
+
+class MalformedAnswer(ValueError):
+    """An upstream answer with a value of the wrong type (a score that is not a number...)."""
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float or (type(value) is int and not isinstance(value, bool))
+
+
+def _checked_item(entry: dict[str, Any], item_id: Any) -> ResultItem:
+    score = entry.get("score")
+    promotion = entry.get("promotionName")
+    reasons = entry.get("reason") or ()
+    metadata = entry.get("metadata")
+    if (
+        not (type(item_id) is str or _is_number(item_id))
+        or not (score is None or _is_number(score))
+        or not (promotion is None or type(promotion) is str)
+        or not (isinstance(reasons, list | tuple) and all(type(r) is str for r in reasons))
+        or not (
+            metadata is None
+            or (
+                type(metadata) is dict
+                and all(type(k) is str and type(v) is str for k, v in metadata.items())
             )
-        return cls(recommendation_id=body.get("recommendationId"), items=tuple(items))
+        )
+    ):
+        raise MalformedAnswer(f"an entry for item {item_id!r} has a value of the wrong type")
+    return ResultItem(
+        str(item_id),
+        score,
+        promotion,
+        tuple(reasons),
+        None if metadata is None else tuple(sorted(metadata.items())),
+    )

@@ -1,8 +1,9 @@
 """How a Personalize error code becomes one of our errors; shared by both backends."""
 
 import re
+from typing import Any
 
-from backends.request import RecommendationRequest
+from backends.request import MalformedAnswer, RecommendationRequest, RecommendationResult
 from errors import (
     SubgraphError,
     UpstreamNotFound,
@@ -17,6 +18,18 @@ _ARN = re.compile(r"arn:[\w-]+:personalize:\S*")
 _THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "ThrottledException"}
 )
+
+
+def read_answer(request: RecommendationRequest, body: Any) -> RecommendationResult:
+    """The result in an answer's body; an answer that is not one is the upstream's failure."""
+    if isinstance(body, dict):
+        try:
+            return RecommendationResult.from_api_response(request.operation, body)
+        except MalformedAnswer:
+            pass
+    raise UpstreamUnavailable(
+        f"Personalize answered use case {request.use_case!r} with something unreadable"
+    )
 
 
 def upstream_error(

@@ -353,10 +353,13 @@ class OperationPlans:
 
         def show(call: _Call, path: list[str | int]) -> dict[str, Any] | None:
             outcome = next(next_outcome)
-            if isinstance(outcome, Exception):
-                errors.append(coded(located_error(outcome, [call.node], path), executed=True))
-                return None
-            return call.render(outcome)
+            if not isinstance(outcome, Exception):
+                try:
+                    return call.render(outcome)
+                except Exception as exc:  # a bug: masked and logged by `coded`, as anywhere
+                    outcome = exc
+            errors.append(coded(located_error(outcome, [call.node], path), executed=True))
+            return None
 
         for root, prepared in ready:
             if isinstance(root, _Call):

@@ -5,13 +5,15 @@ from types import SimpleNamespace
 import pytest
 
 from backends.request import (
+    MalformedAnswer,
     Operation,
     Promotion,
     RecommendationRequest,
     RecommendationResult,
     ResultItem,
 )
-from errors import InvalidArgument
+from backends.upstream import read_answer
+from errors import InvalidArgument, UpstreamUnavailable
 from resolvers.arguments import (
     check_context,
     check_id,
@@ -127,6 +129,33 @@ def test_plain_entries_read_like_any_other() -> None:
     assert items == (ResultItem("a", 0.5), ResultItem("7", 1))
     assert all(type(i) is ResultItem for i in items)
     assert (items[0].promotion_name, items[0].reasons, items[0].metadata) == (None, (), None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"itemList": [{"itemId": "a", "score": "high"}]},
+        {"itemList": [{"itemId": "a", "score": True}]},
+        {"itemList": [{"itemId": "a", "score": 0.5, "reason": "x"}]},
+        {"itemList": [{"itemId": "a", "metadata": {"PRICE": 3}}]},
+        {"itemList": [{"itemId": ["a"]}]},
+        {"itemList": ["a"]},
+        {"itemList": {"itemId": "a"}},
+        {"itemList": [], "recommendationId": 123},
+    ],
+)
+def test_answers_with_values_of_the_wrong_type_are_the_upstreams_failure(
+    body: dict[str, object],
+) -> None:
+    request = RecommendationRequest(
+        operation=Operation.GET_RECOMMENDATIONS, arn=PREFIX + "campaign/c", use_case="uc"
+    )
+    with pytest.raises(MalformedAnswer):
+        RecommendationResult.from_api_response(Operation.GET_RECOMMENDATIONS, body)
+    # What the backends raise: a degradable failure, so the use case's fallback answers.
+    with pytest.raises(UpstreamUnavailable, match="something unreadable") as raised:
+        read_answer(request, body)
+    assert raised.value.degradable
 
 
 def test_filter_values_are_quoted_and_escaped() -> None:
