@@ -44,6 +44,8 @@ class Coalescer(Generic[K, V]):
 
     def __init__(self) -> None:
         self._in_flight: dict[K, _Call[V]] = {}
+        # Set by aclose: the joiners of a cancelled maker then give up instead of asking.
+        self._closing = False
 
     def __len__(self) -> int:
         return len(self._in_flight)
@@ -82,6 +84,8 @@ class Coalescer(Generic[K, V]):
                     "the deadline passed while waiting for a Personalize call"
                 ) from None
             except _Abandoned:
+                if self._closing:
+                    raise asyncio.CancelledError from None
                 continue
             except DeadlineSpent:
                 # The call ran out of its maker's time, not necessarily ours: with time
@@ -118,9 +122,14 @@ class Coalescer(Generic[K, V]):
                 waiter.set_exception(error)
 
     async def aclose(self) -> None:
-        """Cancel the calls still in flight (at shutdown) and wait until they have ended."""
-        makers = {c.maker for c in self._in_flight.values() if c.maker is not None}
-        makers.discard(asyncio.current_task())
-        for maker in makers:
-            maker.cancel()
-        await asyncio.gather(*makers, return_exceptions=True)
+        """Cancel the calls still in flight (at shutdown) and wait until they have ended;
+        their joiners are cancelled too, rather than making the calls again."""
+        self._closing = True
+        while True:
+            makers = {c.maker for c in self._in_flight.values() if c.maker is not None}
+            makers.discard(asyncio.current_task())
+            if not makers:
+                return
+            for maker in makers:
+                maker.cancel()
+            await asyncio.gather(*makers, return_exceptions=True)

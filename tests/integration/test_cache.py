@@ -526,6 +526,30 @@ async def test_joiners_of_a_cancelled_maker_make_the_call_again() -> None:
     assert len(calls) == 0
 
 
+async def test_closing_ends_every_call_in_flight_joiners_included() -> None:
+    calls: Coalescer[str, str] = Coalescer()
+    made = 0
+
+    async def slow() -> str:
+        nonlocal made
+        made += 1
+        await asyncio.sleep(1.0)
+        return "answer"
+
+    deadline = time.monotonic() + 5
+    maker = asyncio.ensure_future(calls.run("k", slow, deadline))
+    await asyncio.sleep(0)
+    joiner = asyncio.ensure_future(calls.run("k", slow, deadline))
+    await asyncio.sleep(0.01)
+    await calls.aclose()
+    # Nothing is left running, and the joiner did not make the call again.
+    assert len(calls) == 0
+    assert made == 1
+    for caller in (maker, joiner):
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+
 async def test_a_maker_wakes_one_loop_turn_after_its_answer_and_a_joiner_one_more() -> None:
     # No task or shield between the call and its callers: the maker goes on in the turn
     # after the answer arrived and hands it to the joiner, who goes on in the next.
