@@ -118,7 +118,9 @@ class RecommendationResult:
         key = (
             "personalizedRanking" if operation is Operation.GET_PERSONALIZED_RANKING else "itemList"
         )
-        entries = body.get(key) or ()
+        entries = body.get(key)
+        if entries is None:
+            entries = []
         recommendation_id = body.get("recommendationId")
         if not isinstance(entries, list) or not (
             recommendation_id is None or type(recommendation_id) is str

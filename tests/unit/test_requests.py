@@ -120,6 +120,10 @@ def test_responses_are_parsed_for_both_operations() -> None:
         Operation.GET_PERSONALIZED_RANKING, {"personalizedRanking": [{"itemId": "z"}]}
     )
     assert [i.item_id for i in ranked.items] == ["z"]
+    # Nothing to recommend, said either way.
+    for empty in ({"itemList": []}, {}, {"itemList": None, "recommendationId": None}):
+        nothing = RecommendationResult.from_api_response(Operation.GET_RECOMMENDATIONS, empty)
+        assert nothing.items == ()
 
 
 def test_plain_entries_read_like_any_other() -> None:
