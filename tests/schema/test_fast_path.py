@@ -100,20 +100,12 @@ async def test_the_fast_path_answers_what_graphql_core_answers(
     assert b'"item-' in fast
 
 
-async def test_metadata_lists_match_too(backend: LocalBackend) -> None:
-    settings = load_settings()
-    cases = dict(settings.use_cases)
-    cases["withColumns"] = cases["userPersonalization"].model_copy(
-        update={"metadata_columns": ("CATEGORY", "PRICE")}
-    )
-    with_columns = settings.model_copy(update={"use_cases": cases})
-    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
-        ... on User { recommendations(useCase: WITH_COLUMNS, numResults: 3) {
-          items { itemId metadata { __typename key v: value } } } } } }"""
-    fast = await answer(build_schema(with_columns), with_columns, backend, query)
-    general = await answer(
-        build_schema(with_columns, fast_lists=False), with_columns, backend, query
-    )
+async def test_metadata_lists_match_too(
+    backend: LocalBackend, with_columns: tuple[Settings, str]
+) -> None:
+    settings, query = with_columns
+    fast = await answer(build_schema(settings), settings, backend, query)
+    general = await answer(build_schema(settings, fast_lists=False), settings, backend, query)
     assert fast == general
     assert b'"key":"CATEGORY"' in fast
 

@@ -179,17 +179,11 @@ async def test_variable_arguments_are_read_per_operation(backend: LocalBackend, 
     assert len(orjson.loads(shown)["data"]["all"][0]["related"]["items"]) == n
 
 
-async def test_metadata_answers_the_same(backend: LocalBackend) -> None:
-    settings = load_settings()
-    cases = dict(settings.use_cases)
-    cases["withColumns"] = cases["userPersonalization"].model_copy(
-        update={"metadata_columns": ("CATEGORY", "PRICE")}
-    )
-    with_columns = settings.model_copy(update={"use_cases": cases})
-    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
-        ... on User { recommendations(useCase: WITH_COLUMNS, numResults: 3) {
-          items { itemId metadata { __typename key v: value } } } } } }"""
-    shown = await both(with_columns, backend, query)
+async def test_metadata_answers_the_same(
+    backend: LocalBackend, with_columns: tuple[Settings, str]
+) -> None:
+    settings, query = with_columns
+    shown = await both(settings, backend, query)
     assert b'"key":"CATEGORY"' in shown
 
 
