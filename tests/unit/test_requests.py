@@ -1,6 +1,7 @@
 """Request building: ARN kinds, the wire parameters, and filter value encoding."""
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -121,7 +122,8 @@ def test_responses_are_parsed_for_both_operations() -> None:
     )
     assert [i.item_id for i in ranked.items] == ["z"]
     # Nothing to recommend, said either way.
-    for empty in ({"itemList": []}, {}, {"itemList": None, "recommendationId": None}):
+    empties: list[dict[str, Any]] = [{"itemList": []}, {}, {"itemList": None}]
+    for empty in empties:
         nothing = RecommendationResult.from_api_response(Operation.GET_RECOMMENDATIONS, empty)
         assert nothing.items == ()
 
