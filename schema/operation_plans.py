@@ -178,6 +178,10 @@ class _Calls:
         for recovery in self._recoveries.values():
             if not recovery.done():
                 recovery.cancel()
+            elif not recovery.cancelled():
+                # Read, so that a failure left unread (the operation was cancelled) is
+                # not reported as never retrieved.
+                recovery.exception()
 
     def outcome(self, slot: int, request: RecommendationRequest) -> RecommendationsView | Exception:
         """What the field at `slot` shows: its answer, its fallback's, or its error."""
