@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from errors import DeadlineSpent
+from errors import DeadlineSpent, UpstreamUnavailable
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -44,7 +44,8 @@ class Coalescer(Generic[K, V]):
 
     def __init__(self) -> None:
         self._in_flight: dict[K, _Call[V]] = {}
-        # Set by aclose: the joiners of a cancelled maker then give up instead of asking.
+        # Set by aclose: no call is made any more, and the joiners of a cancelled maker
+        # give up instead of asking again.
         self._closing = False
 
     def __len__(self) -> int:
@@ -67,6 +68,8 @@ class Coalescer(Generic[K, V]):
         while True:
             shared = self._in_flight.get(key)
             if shared is None:
+                if self._closing:
+                    raise UpstreamUnavailable("Personalize calls have stopped: shutting down")
                 if spend is not None:
                     spend()
                 # No timer of our own: the guard's timeouts end the call by our deadline.

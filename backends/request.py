@@ -7,6 +7,7 @@ Runtime wire format (camelCase JSON), so the conversion lives here, once.
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from math import isfinite
 from typing import Any, NamedTuple
 
 
@@ -133,9 +134,15 @@ class RecommendationResult:
             item_id = entry.get("itemId")
             if item_id is None:
                 continue
-            if len(entry) == 2 and type(item_id) is str and type(entry.get("score")) is float:
+            score = entry.get("score")
+            if (
+                len(entry) == 2
+                and type(item_id) is str
+                and type(score) is float
+                and isfinite(score)
+            ):
                 # Personalize's usual entry, built without the NamedTuple's keyword layer.
-                items.append(_new_tuple(ResultItem, (item_id, entry["score"], None, (), None)))
+                items.append(_new_tuple(ResultItem, (item_id, score, None, (), None)))
                 continue
             items.append(_checked_item(entry, item_id))
         return cls(recommendation_id=recommendation_id, items=tuple(items))
@@ -146,7 +153,10 @@ class MalformedAnswer(ValueError):
 
 
 def _is_number(value: Any) -> bool:
-    return type(value) is float or (type(value) is int and not isinstance(value, bool))
+    # JSON has no NaN or infinity, but Python's json (botocore's) reads them.
+    if type(value) is float:
+        return isfinite(value)
+    return type(value) is int
 
 
 def _checked_item(entry: dict[str, Any], item_id: Any) -> ResultItem:

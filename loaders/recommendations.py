@@ -142,7 +142,8 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         return tasks
 
     def _settled(self, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
-        # A failure answers the fields waiting now and is never cached for later ones.
+        # A failure answers the fields waiting now and is never cached for later ones
+        # (`_call` forgets it; this covers a call cancelled before it ran).
         if task.cancelled() or task.exception() is not None:
             self.clear(key)
 
@@ -151,6 +152,10 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         try:
             result = await self._backend.recommend(key, self.deadline, spend)
         except BaseException as exc:
+            # Forgotten at once, not a loop turn later: a field that asks for this key
+            # from now on (a fallback's) makes the call again, on either path, whatever
+            # else settles in the same turn.
+            self.clear(key)
             if settled is not None:
                 settled(key, exc)
             raise

@@ -131,9 +131,8 @@ class _Calls:
     def __init__(self, context: Context, requests: list[RecommendationRequest]) -> None:
         self._context = context
         self._requests = requests
+        # The slots of each called request (see `wait`).
         self._slots: dict[RecommendationRequest, list[int]] = {}
-        for slot, request in enumerate(requests):
-            self._slots.setdefault(request, []).append(slot)
         self._pending: set[RecommendationRequest] = set()
         self._outcomes: dict[RecommendationRequest, Answer | BaseException] = {}
         self._recoveries: dict[int, asyncio.Task[RecommendationsView]] = {}
@@ -142,11 +141,17 @@ class _Calls:
 
     async def wait(self, begun: Sequence[Answer | asyncio.Task[Answer]]) -> None:
         """Until every started call has an outcome and every fallback has ended."""
-        self._pending = {
-            request
-            for request, started in zip(self._requests, begun, strict=True)
+        called = [
+            (slot, request)
+            for slot, (request, started) in enumerate(zip(self._requests, begun, strict=True))
             if not isinstance(started, Answer)
-        }
+        ]
+        self._pending = {request for _, request in called}
+        # Only fields whose answer was not stored wait for the call (and its fallback):
+        # a stored answer may expire between two fields of the same key.
+        self._slots = {}
+        for slot, request in called:
+            self._slots.setdefault(request, []).append(slot)
         self._check()
         await self._done
 

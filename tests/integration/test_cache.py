@@ -32,7 +32,7 @@ from backends.request import (
     RecommendationResult,
     ResultItem,
 )
-from errors import DeadlineSpent, UpstreamThrottled
+from errors import DeadlineSpent, UpstreamThrottled, UpstreamUnavailable
 from settings import DEMO_CONFIG, CacheSettings, Settings
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
 from tests.redis_server import RedisServer, running_redis
@@ -548,6 +548,10 @@ async def test_closing_ends_every_call_in_flight_joiners_included() -> None:
     for caller in (maker, joiner):
         with pytest.raises(asyncio.CancelledError):
             await caller
+    # Nor does anyone after: a call that was about to start when closing began.
+    with pytest.raises(UpstreamUnavailable, match="shutting down"):
+        await calls.run("k", slow, deadline)
+    assert made == 1
 
 
 async def test_a_maker_wakes_one_loop_turn_after_its_answer_and_a_joiner_one_more() -> None:

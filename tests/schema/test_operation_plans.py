@@ -360,3 +360,46 @@ async def test_operation_names_that_match_nothing_keep_nothing(backend: LocalBac
     entry = plans._documents.get(query)
     assert entry is not None
     assert set(entry.plans) == {"Home", "Other"}
+
+
+async def test_fallback_chains_through_failed_siblings_answer_the_same(
+    backend: LocalBackend,
+) -> None:
+    # ua and uc have open breakers (they fail at once, after spending the budget); uc
+    # falls back to ua, then its static list; ud fails at Personalize and falls back to
+    # ub. A fallback that asks for a call its operation has already seen fail makes it
+    # again, on both paths, whatever else settled in the same loop turn.
+    settings = load_settings()
+    base = settings.use_cases["userPersonalization"]
+    gone = "arn:aws:personalize:us-east-1:000000000000:campaign/"
+    cases = dict(settings.use_cases)
+    cases["ua"] = base.model_copy(update={"arn": gone + "ua"})
+    cases["uc"] = base.model_copy(
+        update={"arn": gone + "uc", "fallback": ("ua",), "fallback_items": ("s1", "s2")}
+    )
+    cases["ud"] = base.model_copy(update={"arn": gone + "ud", "fallback": ("ub",)})
+    cases["ub"] = base
+    chained = settings.model_copy(update={"use_cases": cases})
+    query = """{ _entities(representations: [{__typename: "User", id: "user-0005"}]) {
+      ... on User { a: recommendations(useCase: UA, numResults: 2) { source items { itemId } }
+        c: recommendations(useCase: UC, numResults: 2) { source items { itemId } }
+        d: recommendations(useCase: UD, numResults: 2) { source items { itemId } } } } }"""
+
+    def context() -> Context:
+        breakers = Breakers(chained.breaker)
+        for name in ("ua", "uc"):
+            for _ in range(chained.breaker.failures):
+                breakers.failed(cases[name].arn)
+        guarded = GuardedBackend(backend, chained.personalize, breakers)
+        loaders = operation_loaders(guarded, max_calls=4, deadline_s=5.0)
+        return Context(loaders=loaders, settings=chained)
+
+    fast, general = build_schema(chained), build_schema(chained, fast_lists=False)
+    await fast.execute(query, context_value=context())
+    assert fast.operation_plans is not None
+    compiled = await fast.operation_plans.execute(query, None, None, context())
+    assert compiled is not None
+    reference = await general.execute(query, context_value=context())
+    assert _shown(compiled[0]) == _shown(reference)
+    shown = orjson.loads(_shown(reference))["data"]["_entities"][0]
+    assert shown["c"]["source"] == "FALLBACK"

@@ -142,6 +142,8 @@ def test_plain_entries_read_like_any_other() -> None:
     [
         {"itemList": [{"itemId": "a", "score": "high"}]},
         {"itemList": [{"itemId": "a", "score": True}]},
+        {"itemList": [{"itemId": "a", "score": float("nan")}]},
+        {"itemList": [{"itemId": "a", "score": float("inf"), "reason": ["x"]}]},
         {"itemList": [{"itemId": "a", "score": 0.5, "reason": "x"}]},
         {"itemList": [{"itemId": "a", "metadata": {"PRICE": 3}}]},
         {"itemList": [{"itemId": ["a"]}]},
