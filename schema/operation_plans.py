@@ -6,7 +6,7 @@ representations with inline fragments on our entities, and root fields such as
 field is a task gathered with its siblings, and the loader waits a loop turn to batch:
 a home page's four carousels took some 11 loop turns from arrival to answer. Under
 load a turn waits for every other operation's ready work, so each turn cost the page
-0.5 to 0.9 ms at concurrency 8 on two cores. Here the operation is planned once per
+0.4 to 0.9 ms at concurrency 8 on two cores. Here the operation is planned once per
 document, all its calls are started at once and the answer is built straight from
 the results, in about 4 turns.
 
