@@ -234,6 +234,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
     schema.entity_names = frozenset({federation.user_type, federation.item_type})
     if fast_lists:
         install_direct_resolvers(schema)
+    if fast_lists and settings.server.compiled_plans:
         schema.operation_plans = OperationPlans(
             schema,
             documents,

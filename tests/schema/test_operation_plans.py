@@ -403,3 +403,10 @@ async def test_fallback_chains_through_failed_siblings_answer_the_same(
     assert _shown(compiled[0]) == _shown(reference)
     shown = orjson.loads(_shown(reference))["data"]["_entities"][0]
     assert shown["c"]["source"] == "FALLBACK"
+
+
+def test_the_compiled_path_can_be_switched_off() -> None:
+    settings = load_settings()
+    server = settings.server.model_copy(update={"compiled_plans": False})
+    assert build_schema(settings.model_copy(update={"server": server})).operation_plans is None
+    assert build_schema(settings).operation_plans is not None
