@@ -213,9 +213,24 @@ def predicted_expression(
         elif name in _LEAVES:
             expression = _LEAVES[name]
         elif name == "item":
-            expression = _item(names, predicted, below, fields)
+            # Item.related and anything else under the item is the general path's.
+            expression = _object(
+                predicted, name, names.item_type, {names.item_key: "i.item_id"}, below, fields
+            )
         elif name == "metadata":
-            expression = _metadata(names, predicted, below, fields)
+            entry = _object(
+                predicted,
+                name,
+                names.metadata_type,
+                {"key": "p[0]", "value": "p[1]"},
+                below,
+                fields,
+            )
+            expression = (
+                None
+                if entry is None
+                else f"(None if i.metadata is None else [{entry} for p in i.metadata])"
+            )
         else:
             expression = None
         if expression is None:
@@ -231,47 +246,31 @@ def _field_type(parent: GraphQLObjectType, name: str) -> GraphQLObjectType | Non
     return field_type if isinstance(field_type, GraphQLObjectType) else None
 
 
-def _item(
-    names: ItemNames, predicted: GraphQLObjectType, selection: S, fields: Fields[S]
+def _object(
+    parent: GraphQLObjectType,
+    field: str,
+    type_name: str,
+    leaves: dict[str, str],
+    selection: S,
+    fields: Fields[S],
 ) -> str | None:
-    item_type = _field_type(predicted, "item")
-    if item_type is None or item_type.name != names.item_type:
+    """A dict display for a selection of `parent.field` (an object type named `type_name`)
+    made only of `__typename` and the given leaves (field name -> expression); else None."""
+    object_type = _field_type(parent, field)
+    if object_type is None or object_type.name != type_name:
         return None
-    found = fields(item_type, selection)
+    found = fields(object_type, selection)
     if found is None:
         return None
     parts: list[tuple[str, str]] = []
     for key, name, _ in found:
         if name == "__typename":
-            parts.append((key, repr(item_type.name)))
-        elif name == names.item_key:
-            parts.append((key, "i.item_id"))
+            parts.append((key, repr(object_type.name)))
+        elif name in leaves:
+            parts.append((key, leaves[name]))
         else:
-            # Item.related and anything else resolves through the general path.
             return None
     return _display(parts)
-
-
-def _metadata(
-    names: ItemNames, predicted: GraphQLObjectType, selection: S, fields: Fields[S]
-) -> str | None:
-    entry_type = _field_type(predicted, "metadata")
-    if entry_type is None or entry_type.name != names.metadata_type:
-        return None
-    found = fields(entry_type, selection)
-    if found is None:
-        return None
-    parts: list[tuple[str, str]] = []
-    for key, name, _ in found:
-        if name == "__typename":
-            parts.append((key, repr(entry_type.name)))
-        elif name == "key":
-            parts.append((key, "p[0]"))
-        elif name == "value":
-            parts.append((key, "p[1]"))
-        else:
-            return None
-    return f"(None if i.metadata is None else [{_display(parts)} for p in i.metadata])"
 
 
 def _display(parts: list[tuple[str, str]]) -> str:
