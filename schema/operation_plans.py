@@ -133,6 +133,7 @@ class _Calls:
         self._requests = requests
         # The slots of each called request (see `wait`).
         self._slots: dict[RecommendationRequest, list[int]] = {}
+        self._begun: Sequence[Answer | asyncio.Task[Answer]] = ()
         self._pending: set[RecommendationRequest] = set()
         self._outcomes: dict[RecommendationRequest, Answer | BaseException] = {}
         self._recoveries: dict[int, asyncio.Task[RecommendationsView]] = {}
@@ -146,6 +147,7 @@ class _Calls:
             for slot, (request, started) in enumerate(zip(self._requests, begun, strict=True))
             if not isinstance(started, Answer)
         ]
+        self._begun = begun
         self._pending = {request for _, request in called}
         # Only fields whose answer was not stored wait for the call (and its fallback):
         # a stored answer may expire between two fields of the same key.
@@ -188,8 +190,12 @@ class _Calls:
                 # not reported as never retrieved.
                 recovery.exception()
 
-    def outcome(self, slot: int, request: RecommendationRequest) -> RecommendationsView | Exception:
-        """What the field at `slot` shows: its answer, its fallback's, or its error."""
+    def outcome(self, slot: int) -> RecommendationsView | Exception:
+        """What the field at `slot` shows: its answer (stored or called), its fallback's,
+        or its error."""
+        started = self._begun[slot]
+        if isinstance(started, Answer):
+            return answered(started)
         recovery = self._recoveries.get(slot)
         if recovery is not None:
             if recovery.cancelled():
@@ -199,7 +205,7 @@ class _Calls:
                 return recovery.result()
             outcome: Answer | BaseException = failure
         else:
-            outcome = self._outcomes[request]
+            outcome = self._outcomes[self._requests[slot]]
         if isinstance(outcome, Answer):
             return answered(outcome)
         if not isinstance(outcome, Exception):
@@ -317,41 +323,40 @@ class OperationPlans:
         try:
             converted = call.literal
             if converted is None:
-                converted = self._convert(call, coerced)
+                converted = self._convert(call.definition, call.node, call.arguments, coerced)
             return call.build(source, context.settings, converted)
         except Exception:
             raise _Bail from None
 
-    def _convert(self, call: _Call, variables: VariableValues | None) -> dict[str, Any]:
-        raw = get_argument_values(call.definition, call.node, variables)
+    def _convert(
+        self,
+        definition: GraphQLField,
+        node: FieldNode,
+        arguments: list[StrawberryArgument],
+        variables: VariableValues | None,
+    ) -> dict[str, Any]:
+        """A field's arguments read by graphql-core and converted by Strawberry."""
+        raw = get_argument_values(definition, node, variables)
         converted: dict[str, Any] = convert_arguments(
-            raw, call.arguments, scalar_registry=self._registry, config=self._config
+            raw, arguments, scalar_registry=self._registry, config=self._config
         )
         return converted
 
     async def _run(self, plan: _Plan, ready: list[_Ready], context: Context) -> ExecutionResult:
-        requests = [
-            request
-            for _, prepared in ready
-            for request in (
-                [prepared]
-                if isinstance(prepared, RecommendationRequest)
-                else [r for *_, entity_requests in prepared for r in entity_requests]
-            )
-        ]
+        requests: list[RecommendationRequest] = []
+        for _, prepared in ready:
+            if isinstance(prepared, RecommendationRequest):
+                requests.append(prepared)
+            else:
+                for *_, entity_requests in prepared:
+                    requests.extend(entity_requests)
         calls = _Calls(context, requests)
         begun = context.loaders.recommendations.begin(requests, calls.settled)
         try:
             await calls.wait(begun)
         finally:
             calls.close()
-        outcomes: list[RecommendationsView | Exception] = []
-        for slot, (request, started) in enumerate(zip(requests, begun, strict=True)):
-            outcome = (
-                answered(started) if isinstance(started, Answer) else calls.outcome(slot, request)
-            )
-            outcomes.append(outcome)
-        return self._result(ready, outcomes)
+        return self._result(ready, [calls.outcome(slot) for slot in range(len(requests))])
 
     def _result(
         self, ready: list[_Ready], outcomes: Sequence[RecommendationsView | Exception]
@@ -479,16 +484,11 @@ class OperationPlans:
         build = REQUESTS.get(found[0]) if found is not None else None
         if found is None or build is None or node.selection_set is None:
             raise _Bail
-        strawberry_field = found[1]
+        arguments = found[1].arguments
         literal = None
         if not any(has_variables(argument.value) for argument in node.arguments or ()):
             try:
-                literal = convert_arguments(
-                    get_argument_values(definition, node, None),
-                    strawberry_field.arguments,
-                    scalar_registry=self._registry,
-                    config=self._config,
-                )
+                literal = self._convert(definition, node, arguments, None)
             except Exception:
                 literal = None  # converted (and refused) per operation, like variables
         returns = definition.type
@@ -498,7 +498,7 @@ class OperationPlans:
             key=key,
             node=node,
             definition=definition,
-            arguments=strawberry_field.arguments,
+            arguments=arguments,
             build=build,
             literal=literal,
             render=self._render(returns, node.selection_set),
@@ -506,10 +506,7 @@ class OperationPlans:
 
     def _render(self, recommendations: GraphQLObjectType, selection: SelectionSetNode) -> Render:
         shown: list[tuple[str, Callable[[RecommendationsView], Any]]] = []
-        fields = _selected(selection)
-        if len({key for key, _, _ in fields}) != len(fields):
-            raise _Bail
-        for key, name, node in fields:
+        for key, name, node in _selected(selection):
             if name == _TYPENAME:
                 shown.append((key, _constant(recommendations.name)))
             elif name == "recommendationId" and node.selection_set is None:
@@ -549,7 +546,12 @@ def _plain_fields(selection: SelectionSetNode) -> list[FieldNode]:
 
 
 def _selected(selection: SelectionSetNode) -> Selected:
-    return [(_key(node), node.name.value, node) for node in _plain_fields(selection)]
+    """(key, name, node) of a plain selection whose response keys are all distinct; else
+    _Bail (a repeated key merges fields: graphql-core's)."""
+    fields = [(_key(node), node.name.value, node) for node in _plain_fields(selection)]
+    if len({key for key, _, _ in fields}) != len(fields):
+        raise _Bail
+    return fields
 
 
 def _fields_of(
@@ -561,8 +563,6 @@ def _fields_of(
     try:
         fields = _selected(selection)
     except _Bail:
-        return None
-    if len({key for key, _, _ in fields}) != len(fields):
         return None
     for _, name, node in fields:
         if node.arguments or (name != _TYPENAME and name not in parent.fields):
