@@ -145,6 +145,19 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         # A failure answers the fields waiting now and is never cached for later ones
         # (`_call` forgets it; this covers a call cancelled before it ran).
         if task.cancelled() or task.exception() is not None:
+            self._forget(key, task)
+
+    def _forget(self, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
+        """Drop `key` if its entry is still `task`'s: a loop turn after a failure, a
+        fallback may already have started a new call for it."""
+        entry = self._cache.get(self.get_cache_key(key))
+        if (
+            entry is not None
+            and entry.done()
+            and not entry.cancelled()
+            and entry.exception() is None
+            and entry.result() is task
+        ):
             self.clear(key)
 
     async def _call(self, key: RecommendationRequest, settled: "Settled | None" = None) -> Answer:
