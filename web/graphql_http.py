@@ -118,6 +118,8 @@ class GraphQLEndpoint:
         observer: OperationObserver | None = None,
     ) -> None:
         self._schema = schema
+        # The compiled path, when the schema has one (tests may give a plain schema).
+        self._plans: OperationPlans | None = getattr(schema, "operation_plans", None)
         # Counts, times and traces each request; None in tests of the endpoint alone.
         self._observer = observer
         self._context = context
@@ -256,9 +258,8 @@ class GraphQLEndpoint:
         if extensions is not None and not isinstance(extensions, dict):
             raise RequestError(400, "BAD_REQUEST", "`extensions` must be an object")
         context = self._context(request)
-        plans: OperationPlans | None = getattr(self._schema, "operation_plans", None)
-        if plans is not None:
-            compiled = await plans.execute(query, variables, operation_name, context)
+        if self._plans is not None:
+            compiled = await self._plans.execute(query, variables, operation_name, context)
             if compiled is not None:
                 record.name, record.type = compiled[1], OperationType.QUERY.value
                 return compiled[0]
