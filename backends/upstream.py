@@ -1,4 +1,5 @@
-"""How a Personalize error code becomes one of our errors; shared by both backends."""
+"""How a Personalize answer becomes our result, and its error code one of our errors;
+shared by every backend."""
 
 import re
 from typing import Any
