@@ -158,34 +158,28 @@ def user_ranked_items_request(
     )
 
 
-async def user_recommendations(
-    root: Any, info: strawberry.Info, **args: Any
-) -> RecommendationsView:
-    return await _load(info, user_recommendations_request(root, info.context.settings, args))
-
-
-async def item_related(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-    return await _load(info, item_related_request(root, info.context.settings, args))
-
-
-async def popular_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-    return await _load(info, popular_items_request(root, info.context.settings, args))
-
-
-async def user_ranked_items(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-    return await _load(info, user_ranked_items_request(root, info.context.settings, args))
-
-
 RequestBuilder = Callable[[Any, Settings, dict[str, Any]], RecommendationRequest]
+Resolver = Callable[..., Awaitable[RecommendationsView]]
 
-# Each field's request, built without awaiting anything: for the compiled path
-# (`schema.operation_plans`), which starts every call of an operation at once.
-REQUESTS: dict[Callable[..., Awaitable[RecommendationsView]], RequestBuilder] = {
-    user_recommendations: user_recommendations_request,
-    item_related: item_related_request,
-    popular_items: popular_items_request,
-    user_ranked_items: user_ranked_items_request,
-}
+# Each field's request, built without awaiting anything, by its resolver: for the
+# compiled path (`schema.operation_plans`), which starts every call of an operation at once.
+REQUESTS: dict[Resolver, RequestBuilder] = {}
+
+
+def _resolver(build: RequestBuilder) -> Resolver:
+    """The field's resolver: its request, built by `build`, through the loader."""
+
+    async def resolve(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+        return await _load(info, build(root, info.context.settings, args))
+
+    REQUESTS[resolve] = build
+    return resolve
+
+
+user_recommendations = _resolver(user_recommendations_request)
+item_related = _resolver(item_related_request)
+popular_items = _resolver(popular_items_request)
+user_ranked_items = _resolver(user_ranked_items_request)
 
 
 def _graph_context(settings: Settings, root: Any) -> dict[str, str]:
