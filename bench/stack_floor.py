@@ -1,0 +1,308 @@
+"""The home page's latency floor on this stack: a bare server next to the subgraph.
+
+``python -m bench.stack_floor [--seconds 15] [--concurrency 1,8] [--burn-ms 0.4]``
+(repo root, about 2 minutes)
+
+`make bench` checks the home page's p99 over the backend delay at concurrency 8
+against 5 ms. This asks how much of that any Python server on this machine and stack
+spends before doing GraphQL at all. Against one emulator (`--delay-ms`, 20 ms as in
+`make bench`) it starts, as real processes on loopback:
+
+- **bare**: `python -m bench.stack_floor serve`, a raw ASGI app on uvicorn (uvloop,
+  httptools, as the subgraph runs). For each home query it reads the user and the ids
+  to rank from the variables, makes the home page's 4 Personalize calls concurrently
+  with the parameters the subgraph sends (through `backends.http1`, the subgraph's own
+  client; unsigned: the emulator checks signatures only when asked), reads the answers
+  with orjson and builds the answer as the orjson floor of `make bench` does. No
+  GraphQL, no validation, no cache, no metrics: what is left is HTTP in, 4 calls, JSON;
+- **bare + N ms**: the same app spinning `--burn-ms` of CPU per query (half before the
+  calls, half after the answers): how the latency moves with a page's CPU alone;
+- **service**: the subgraph as `make bench` starts it.
+
+It checks that bare and service answer the same data, then drives the home workload
+at each concurrency against each server in turn (same query stream, 1 s unmeasured
+first), and prints per cell the latency over the delay, the server's CPU per query
+and the emulator's share of a core, then the service's numbers against the bare
+one's at each concurrency. The cells are those of `make bench` (`bench.service.run_cell`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from backends.http1 import ConnectionFailed, Pool
+from bench.service import (
+    HOME_P99_OVERHEAD_MAX_MS,
+    Cell,
+    Target,
+    _emulator,
+    _running,
+    _service,
+    _start,
+    code_version,
+    run_cell,
+    same_data,
+)
+from bench.workloads import HOME, Carousel
+
+# The ARNs of config/demo.toml the home page's four carousels use.
+_ARN = "arn:aws:personalize:us-east-1:000000000000:"
+_FOR_YOU = _ARN + "recommender/recommended-for-you"
+_PICKS = _ARN + "campaign/user-personalization"
+_EXCLUDE_PURCHASED = _ARN + "filter/exclude-purchased"
+_RANKING = _ARN + "campaign/personalized-ranking"
+_JSON = [(b"content-type", b"application/json")]
+
+
+def home_calls(variables: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, parameters) of the four calls the subgraph makes for one home page."""
+    user = variables["representations"][0]["id"]
+    return [
+        ("/recommendations", {"recommenderArn": _FOR_YOU, "userId": user, "numResults": 25}),
+        ("/recommendations", {"campaignArn": _PICKS, "userId": user, "numResults": 25}),
+        (
+            "/recommendations",
+            {
+                "recommenderArn": _FOR_YOU,
+                "userId": user,
+                "numResults": 25,
+                "filterArn": _EXCLUDE_PURCHASED,
+            },
+        ),
+        (
+            "/personalize-ranking",
+            {"campaignArn": _RANKING, "userId": user, "inputList": variables["candidates"]},
+        ),
+    ]
+
+
+def _burn(seconds: float) -> None:
+    """Spin this thread for `seconds` of its own CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+class BareHome:
+    """The raw ASGI app of `serve`: home pages with nothing but HTTP, calls and orjson."""
+
+    def __init__(self, emulator: str, burn_ms: float) -> None:
+        self._emulator = emulator
+        self._half_burn = burn_ms / 2000
+        self._headers = {
+            "Host": emulator.split("://", 1)[1],
+            "Content-Type": "application/json",
+        }
+        self._pool: Pool | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            status, body = await self._answer(scope, receive)
+            await send({"type": "http.response.start", "status": status, "headers": _JSON})
+            await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._pool = Pool(self._emulator, max_idle=64, connect_timeout=5, read_timeout=10)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._pool is not None:
+                    await self._pool.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _answer(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes]:
+        if scope["path"] == "/healthz":
+            return 200, b'{"status":"ok"}'
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        try:
+            variables = orjson.loads(b"".join(chunks)).get("variables")
+        except (orjson.JSONDecodeError, AttributeError):
+            return 400, b'{"errors":[{"message":"not a JSON object"}]}'
+        if not variables:  # the load generator's `{ __typename }` before a cell
+            return 200, b'{"data":{"__typename":"Query"}}'
+        _burn(self._half_burn)
+        try:
+            raw = await asyncio.gather(*(self._call(p, q) for p, q in home_calls(variables)))
+        except (ConnectionFailed, TimeoutError, ValueError) as exc:
+            return 502, orjson.dumps({"errors": [{"message": str(exc)}]})
+        answer = orjson.dumps(HOME.build(raw))
+        _burn(self._half_burn)
+        return 200, answer
+
+    async def _call(self, path: str, params: dict[str, Any]) -> Carousel:
+        assert self._pool is not None
+        response = await self._pool.post(path, self._headers, orjson.dumps(params))
+        if response.status != 200:
+            raise ValueError(f"{path}: HTTP {response.status}: {response.body[:200]!r}")
+        answer = orjson.loads(response.body)
+        # GetRecommendations answers an itemList, GetPersonalizedRanking a personalizedRanking.
+        listed = answer.get("itemList", answer.get("personalizedRanking", ()))
+        items = [(i["itemId"], i.get("score")) for i in listed]
+        return answer.get("recommendationId"), items
+
+
+def serve(argv: Sequence[str]) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m bench.stack_floor serve")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--emulator", required=True)
+    parser.add_argument("--burn-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    app = BareHome(args.emulator, args.burn_ms)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def _bare(name: str, logs: Path, emulator: str, burn_ms: float) -> tuple[Any, str]:
+    from tests.servers import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ["-m", "bench.stack_floor", "serve", "--port", str(port), "--emulator", emulator]
+    args += ["--burn-ms", f"{burn_ms:g}"]
+    return _start(name, args, f"{url}/healthz", logs, {}), url
+
+
+def _row(cell: Cell) -> str:
+    share = cell.emulator_cpu_s / cell.seconds if cell.seconds else 0.0
+    errors = f" ({sum(cell.errors.values())} errors)" if cell.errors else ""
+    return (
+        f"| {cell.target} | {cell.concurrency} | {cell.queries:,}{errors} | {cell.qps:,.1f} | "
+        f"{cell.overhead_ms(0.5):.1f} | {cell.overhead_ms(0.9):.1f} | "
+        f"{cell.overhead_ms(0.99):.1f} | {cell.calls_per_query:.2f} | "
+        f"{cell.cpu_ms_per_query:.2f} | {share:.0%} |"
+    )
+
+
+async def _measure(
+    targets: Sequence[Target], args: argparse.Namespace, emulator: str, emulator_pid: int
+) -> list[Cell]:
+    cells = []
+    for c in args.concurrency:
+        seed = zlib.crc32(f"stack-floor/{c}".encode())
+        for target in targets:
+            common = {
+                "delay_ms": args.delay_ms,
+                "emulator": emulator,
+                "emulator_pid": emulator_pid,
+            }
+            await run_cell(target, HOME, c, seconds=1.0, max_queries=10**6, seed=seed, **common)
+            cell = await run_cell(
+                target,
+                HOME,
+                c,
+                seconds=args.seconds,
+                max_queries=args.max_queries,
+                seed=seed,
+                **common,
+            )
+            print(f"  {_row(cell)}", flush=True)
+            cells.append(cell)
+    return cells
+
+
+def _reading(cells: Sequence[Cell], names: Sequence[str]) -> list[str]:
+    lines = []
+    by = {(c.target, c.concurrency): c for c in cells}
+    for c in sorted({cell.concurrency for cell in cells}):
+        bare, service = by.get((names[0], c)), by.get((names[-1], c))
+        if bare is None or service is None:
+            continue
+        lines.append(
+            f"c={c}: p99 over the delay: bare {bare.overhead_ms(0.99):.1f} ms, service "
+            f"{service.overhead_ms(0.99):.1f} ms (bound {HOME_P99_OVERHEAD_MAX_MS:g} ms); "
+            f"p50: bare {bare.overhead_ms(0.5):.1f}, service {service.overhead_ms(0.5):.1f} ms; "
+            f"CPU per query: service/bare {service.cpu_ms_per_query / bare.cpu_ms_per_query:.1f}x"
+        )
+        for name in names[1:-1]:
+            burnt = by.get((name, c))
+            if burnt is not None:
+                lines.append(
+                    f"      {name}: p99 {burnt.overhead_ms(0.99) - bare.overhead_ms(0.99):+.1f} ms"
+                    f" and p50 {burnt.overhead_ms(0.5) - bare.overhead_ms(0.5):+.1f} ms against"
+                    f" bare, for {burnt.cpu_ms_per_query - bare.cpu_ms_per_query:+.2f} CPU ms"
+                    " per query"
+                )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stack_floor")
+    parser.add_argument("--delay-ms", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--max-queries", type=int, default=5_000)
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8]
+    )
+    parser.add_argument("--burn-ms", type=float, default=0.4, help="0: no burning row")
+    args = parser.parse_args(argv)
+
+    logs = Path(tempfile.mkdtemp(prefix="bench-floor-logs-"))
+    print(
+        f"stack floor: home workload, delay {args.delay_ms:g} ms, {args.seconds:g} s or "
+        f"{args.max_queries:,} queries per cell, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}; {code_version()}; logs in {logs}",
+        flush=True,
+    )
+    with ExitStack() as stack:
+        emulator, emulator_url = _emulator(logs, args.delay_ms)
+        service, service_url = _service("service", logs, emulator_url, {})
+        bare, bare_url = _bare("bare", logs, emulator_url, 0.0)
+        procs = [emulator, service, bare]
+        urls = [("bare", bare, bare_url)]
+        if args.burn_ms > 0:
+            burnt_name = f"bare + {args.burn_ms:g} ms"
+            burnt, burnt_url = _bare(burnt_name, logs, emulator_url, args.burn_ms)
+            procs.append(burnt)
+            urls.append((burnt_name, burnt, burnt_url))
+        urls.append(("service", service, service_url))
+        stack.enter_context(_running(procs))
+        targets = [Target(name, f"{url}/graphql", p.proc.pid) for name, p, url in urls]
+        difference = same_data(HOME, targets[-1], targets[0])
+        print(
+            "  same data from bare and service"
+            if difference is None
+            else f"  !!! MISMATCH bare vs service: {difference}",
+            flush=True,
+        )
+        print(
+            "| server | conc | queries | q/s | p50-d ms | p90-d ms | p99-d ms | calls/q | "
+            "CPU ms/q | emulator |\n|---|---|---|---|---|---|---|---|---|---|",
+            flush=True,
+        )
+        cells = uvloop.run(_measure(targets, args, emulator_url, emulator.proc.pid))
+    print("\n".join(_reading(cells, [t.name for t in targets])))
+    if difference is not None:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["serve"]:
+        serve(sys.argv[2:])
+    else:
+        main()
