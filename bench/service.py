@@ -197,6 +197,15 @@ def _naive(logs: Path, emulator: str) -> tuple[_Proc, str]:
     return _start("naive", args, f"{url}/healthz", logs, env), url
 
 
+def _bare(name: str, logs: Path, emulator: str, burn_ms: float = 0.0) -> tuple[_Proc, str]:
+    """`bench.bare_home`: the home page with nothing but HTTP, its 4 calls and orjson."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ["-m", "bench.bare_home", "--port", str(port), "--emulator", emulator]
+    args += ["--burn-ms", f"{burn_ms:g}"]
+    return _start(name, args, f"{url}/healthz", logs, {}), url
+
+
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -615,6 +624,8 @@ class Report:
     service_client: str = "aioboto3"
     # The home p99 check's own, longer cell (the service only).
     home_check: Cell | None = None
+    # The same cell against bench.bare_home: the stack's own p99, no GraphQL.
+    bare_check: Cell | None = None
 
     def add(self, cell: Cell) -> None:
         self.cells[(cell.target, cell.workload, cell.concurrency)] = cell
@@ -742,6 +753,15 @@ class Report:
                     f"; the table's {table_home.queries:,}-query cell: "
                     f"p99 {_f(table_home.overhead_ms(0.99), 2)} ms"
                 )
+            bare_note = ""
+            if self.bare_check is not None:
+                bare = self.bare_check
+                bare_note = (
+                    f". The bare server (bench.bare_home: HTTP, the 4 calls and orjson, no "
+                    f"GraphQL) in the same cell after it: p99 {_f(bare.overhead_ms(0.99), 2)} "
+                    f"ms, p50 {_f(bare.overhead_ms(0.5), 2)} ms, "
+                    f"{_f(bare.cpu_ms_per_query, 2)} CPU ms/query"
+                )
             results.append(
                 (
                     _verdict(p99 <= HOME_P99_OVERHEAD_MAX_MS),
@@ -753,7 +773,7 @@ class Report:
                     f"{_f(home.server_cpu_s / home.seconds * 100, 0)}% of a core at "
                     f"{_f(home.qps)} q/s, {_f(home.cpu_ms_per_query, 2)} CPU ms/query, the "
                     f"emulator "
-                    f"{_f(home.emulator_cpu_s / home.seconds * 100, 0)}%)",
+                    f"{_f(home.emulator_cpu_s / home.seconds * 100, 0)}%){bare_note}",
                 )
             )
 
@@ -850,6 +870,8 @@ class Report:
         named = [(cell, "") for cell in self.cells.values()]
         if self.home_check is not None:
             named.append((self.home_check, " (the p99 check's cell)"))
+        if self.bare_check is not None:
+            named.append((self.bare_check, " (the bare server's p99 cell)"))
         errors = [
             f"  {cell.target} {cell.workload} c={cell.concurrency}{what}: "
             f"{sum(cell.errors.values())} problems in {cell.queries} queries {dict(cell.errors)}"
@@ -952,6 +974,34 @@ async def _drive(
                 )
 
 
+async def _check_cell(
+    target: Target, opts: Options, c: int, emulator: str, emulator_pid: int, warm: bool
+) -> Cell:
+    """The home p99 check's cell (ten table cells' time) against `target`.
+
+    A target that has not served yet (`warm` false) first gets a table cell's time of
+    the same workload, unmeasured, as the service got its table cells.
+    """
+    common: dict[str, Any] = {
+        "delay_ms": opts.delay_ms,
+        "emulator": emulator,
+        "emulator_pid": emulator_pid,
+        "seed": zlib.crc32(f"home/{c}/check".encode()),
+    }
+    if not warm:
+        await run_cell(
+            target, WORKLOADS["home"], c, seconds=opts.seconds, max_queries=10**6, **common
+        )
+    return await run_cell(
+        target,
+        WORKLOADS["home"],
+        c,
+        seconds=opts.seconds * CHECK_CELL_TIME_FACTOR,
+        max_queries=opts.max_queries,
+        **common,
+    )
+
+
 def _service_client() -> str:
     """The Personalize client the service uses by default (aioboto3 before the setting)."""
     from settings import PersonalizeSettings
@@ -986,7 +1036,8 @@ def run(opts: Options) -> Report:
         emulator, emulator_url = _emulator(logs, opts.delay_ms)
         service, service_url = _service("service", logs, emulator_url, {})
         naive, naive_url = _naive(logs, emulator_url)
-        stack.enter_context(_running([emulator, service, naive]))
+        bare, bare_url = _bare("bare", logs, emulator_url)
+        stack.enter_context(_running([emulator, service, naive, bare]))
         ours = Target("service", f"{service_url}/graphql", service.proc.pid)
         theirs = Target("naive", f"{naive_url}/graphql", naive.proc.pid)
 
@@ -1031,28 +1082,31 @@ def run(opts: Options) -> Report:
         )
         c8 = _nearest(opts.concurrency, CHECK_CONCURRENCY)
         if "home" in opts.workloads:
-            report.home_check = uvloop.run(
-                run_cell(
-                    ours,
-                    WORKLOADS["home"],
-                    c8,
-                    seconds=opts.seconds * CHECK_CELL_TIME_FACTOR,
-                    max_queries=opts.max_queries,
-                    delay_ms=opts.delay_ms,
-                    emulator=emulator_url,
-                    emulator_pid=emulator.proc.pid,
-                    seed=zlib.crc32(f"home/{c8}/check".encode()),
+            # The check's cell, then the same cell against the bare server: what this
+            # machine and stack give a home page with no GraphQL at all, in this run.
+            bare_target = Target("bare", f"{bare_url}/graphql", bare.proc.pid)
+            difference = same_data(WORKLOADS["home"], ours, bare_target)
+            if difference is not None:
+                report.mismatches.append(f"home: the service and the bare server: {difference}")
+            for target in (ours, bare_target):
+                cell = uvloop.run(
+                    _check_cell(target, opts, c8, emulator_url, emulator.proc.pid, target is ours)
                 )
-            )
-            _check_alive([emulator, service, naive])
-            check = report.home_check
-            print(
-                f"  home     c={c8:<3} service {check.queries:6,} queries for the p99 check: "
-                f"p50-d {check.overhead_ms(0.5):.1f} ms  p90-d {check.overhead_ms(0.9):.1f} ms"
-                f"  p99-d {check.overhead_ms(0.99):.1f} ms  CPU {check.cpu_ms_per_query:.2f} ms/q"
-                + (f"  errors {sum(check.errors.values())}" if check.errors else ""),
-                flush=True,
-            )
+                _check_alive([emulator, service, naive, bare])
+                if target is ours:
+                    report.home_check = cell
+                else:
+                    report.bare_check = cell
+                print(
+                    f"  home     c={c8:<3} {target.name:7} {cell.queries:6,} queries for the p99 "
+                    f"check: p50-d {cell.overhead_ms(0.5):.1f} ms  p90-d "
+                    f"{cell.overhead_ms(0.9):.1f} ms  p99-d {cell.overhead_ms(0.99):.1f} ms  CPU "
+                    f"{cell.cpu_ms_per_query:.2f} ms/q"
+                    + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
+                    flush=True,
+                )
+            bare.proc.terminate()
+            bare.proc.wait(timeout=15)
 
         if warm is not None or zipf is not None:
             # Idle from here on: the cached ones take over.
@@ -1143,6 +1197,9 @@ def run(opts: Options) -> Report:
                     "cells": [cell.summary() for cell in report.cells.values()],
                     "home_p99_check_cell": (
                         report.home_check.summary() if report.home_check is not None else None
+                    ),
+                    "home_p99_bare_cell": (
+                        report.bare_check.summary() if report.bare_check is not None else None
                     ),
                     "mismatches": report.mismatches,
                 },

@@ -8,13 +8,9 @@ against 5 ms. This asks how much of that any Python server on this machine and s
 spends before doing GraphQL at all. Against one emulator (`--delay-ms`, 20 ms as in
 `make bench`) it starts, as real processes on loopback:
 
-- **bare**: `python -m bench.stack_floor serve`, a raw ASGI app on uvicorn (uvloop,
-  httptools, as the subgraph runs). For each home query it reads the user and the ids
-  to rank from the variables, makes the home page's 4 Personalize calls concurrently
-  with the parameters the subgraph sends (through `backends.http1`, the subgraph's own
-  client; unsigned: the emulator checks signatures only when asked), reads the answers
-  with orjson and builds the answer as the orjson floor of `make bench` does. No
-  GraphQL, no validation, no cache, no metrics: what is left is HTTP in, 4 calls, JSON;
+- **bare**: `python -m bench.bare_home`, a raw ASGI app on uvicorn that makes the
+  home page's 4 Personalize calls and builds the answer with orjson: no GraphQL, no
+  validation, no cache, no metrics; what is left is HTTP in, 4 calls, JSON;
 - **bare + N ms**: the same app spinning `--burn-ms` of CPU per query (half before the
   calls, half after the answers): how the latency moves with a page's CPU alone;
 - **service**: the subgraph as `make bench` starts it.
@@ -29,161 +25,28 @@ one's at each concurrency. The cells are those of `make bench` (`bench.service.r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import tempfile
-import time
 import zlib
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-import orjson
 import uvloop
 
-from backends.http1 import ConnectionFailed, Pool
 from bench.service import (
     HOME_P99_OVERHEAD_MAX_MS,
     Cell,
     Target,
+    _bare,
     _emulator,
     _running,
     _service,
-    _start,
     code_version,
     run_cell,
     same_data,
 )
-from bench.workloads import HOME, Carousel
-
-# The ARNs of config/demo.toml the home page's four carousels use.
-_ARN = "arn:aws:personalize:us-east-1:000000000000:"
-_FOR_YOU = _ARN + "recommender/recommended-for-you"
-_PICKS = _ARN + "campaign/user-personalization"
-_EXCLUDE_PURCHASED = _ARN + "filter/exclude-purchased"
-_RANKING = _ARN + "campaign/personalized-ranking"
-_JSON = [(b"content-type", b"application/json")]
-
-
-def home_calls(variables: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(path, parameters) of the four calls the subgraph makes for one home page."""
-    user = variables["representations"][0]["id"]
-    return [
-        ("/recommendations", {"recommenderArn": _FOR_YOU, "userId": user, "numResults": 25}),
-        ("/recommendations", {"campaignArn": _PICKS, "userId": user, "numResults": 25}),
-        (
-            "/recommendations",
-            {
-                "recommenderArn": _FOR_YOU,
-                "userId": user,
-                "numResults": 25,
-                "filterArn": _EXCLUDE_PURCHASED,
-            },
-        ),
-        (
-            "/personalize-ranking",
-            {"campaignArn": _RANKING, "userId": user, "inputList": variables["candidates"]},
-        ),
-    ]
-
-
-def _burn(seconds: float) -> None:
-    """Spin this thread for `seconds` of its own CPU time."""
-    until = time.thread_time() + seconds
-    while time.thread_time() < until:
-        pass
-
-
-class BareHome:
-    """The raw ASGI app of `serve`: home pages with nothing but HTTP, calls and orjson."""
-
-    def __init__(self, emulator: str, burn_ms: float) -> None:
-        self._emulator = emulator
-        self._half_burn = burn_ms / 2000
-        self._headers = {
-            "Host": emulator.split("://", 1)[1],
-            "Content-Type": "application/json",
-        }
-        self._pool: Pool | None = None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            status, body = await self._answer(scope, receive)
-            await send({"type": "http.response.start", "status": status, "headers": _JSON})
-            await send({"type": "http.response.body", "body": body})
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._pool = Pool(self._emulator, max_idle=64, connect_timeout=5, read_timeout=10)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._pool is not None:
-                    await self._pool.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _answer(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes]:
-        if scope["path"] == "/healthz":
-            return 200, b'{"status":"ok"}'
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        try:
-            variables = orjson.loads(b"".join(chunks)).get("variables")
-        except (orjson.JSONDecodeError, AttributeError):
-            return 400, b'{"errors":[{"message":"not a JSON object"}]}'
-        if not variables:  # the load generator's `{ __typename }` before a cell
-            return 200, b'{"data":{"__typename":"Query"}}'
-        _burn(self._half_burn)
-        try:
-            raw = await asyncio.gather(*(self._call(p, q) for p, q in home_calls(variables)))
-        except (ConnectionFailed, TimeoutError, ValueError) as exc:
-            return 502, orjson.dumps({"errors": [{"message": str(exc)}]})
-        answer = orjson.dumps(HOME.build(raw))
-        _burn(self._half_burn)
-        return 200, answer
-
-    async def _call(self, path: str, params: dict[str, Any]) -> Carousel:
-        assert self._pool is not None
-        response = await self._pool.post(path, self._headers, orjson.dumps(params))
-        if response.status != 200:
-            raise ValueError(f"{path}: HTTP {response.status}: {response.body[:200]!r}")
-        answer = orjson.loads(response.body)
-        # GetRecommendations answers an itemList, GetPersonalizedRanking a personalizedRanking.
-        listed = answer.get("itemList", answer.get("personalizedRanking", ()))
-        items = [(i["itemId"], i.get("score")) for i in listed]
-        return answer.get("recommendationId"), items
-
-
-def serve(argv: Sequence[str]) -> None:
-    import uvicorn
-
-    parser = argparse.ArgumentParser(prog="python -m bench.stack_floor serve")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--emulator", required=True)
-    parser.add_argument("--burn-ms", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    app = BareHome(args.emulator, args.burn_ms)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-
-
-def _bare(name: str, logs: Path, emulator: str, burn_ms: float) -> tuple[Any, str]:
-    from tests.servers import free_port
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = ["-m", "bench.stack_floor", "serve", "--port", str(port), "--emulator", emulator]
-    args += ["--burn-ms", f"{burn_ms:g}"]
-    return _start(name, args, f"{url}/healthz", logs, {}), url
+from bench.workloads import HOME
 
 
 def _row(cell: Cell) -> str:
@@ -300,9 +163,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] == ["serve"]:
-        serve(sys.argv[2:])
-    else:
-        main()
+    main()
