@@ -290,6 +290,14 @@ def code_version() -> str:
     return f"commit {commit} + uncommitted changes to {', '.join(changed)}"
 
 
+def where(logs: Path) -> str:
+    """The machine, its load, the code under test and the logs' place, for a run's first line."""
+    return (
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {code_version()}; "
+        f"logs in {logs}"
+    )
+
+
 # --- one cell: a workload at a concurrency against one target ---------------------------
 
 
@@ -1028,8 +1036,7 @@ def run(opts: Options) -> Report:
     print(
         f"make bench: delay {opts.delay_ms:g} ms, {opts.seconds:g} s or {opts.max_queries:,} "
         f"queries per cell, concurrency {','.join(map(str, opts.concurrency))}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {code_version()}; "
-        f"logs in {logs}",
+        f"{where(logs)}",
         flush=True,
     )
     with ExitStack() as stack:

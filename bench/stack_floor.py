@@ -25,7 +25,6 @@ one's at each concurrency. The cells are those of `make bench` (`bench.service.r
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import zlib
 from collections.abc import Sequence
@@ -42,9 +41,9 @@ from bench.service import (
     _emulator,
     _running,
     _service,
-    code_version,
     run_cell,
     same_data,
+    where,
 )
 from bench.workloads import HOME
 
@@ -126,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-floor-logs-"))
     print(
         f"stack floor: home workload, delay {args.delay_ms:g} ms, {args.seconds:g} s or "
-        f"{args.max_queries:,} queries per cell, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.2f}; {code_version()}; logs in {logs}",
+        f"{args.max_queries:,} queries per cell, {where(logs)}",
         flush=True,
     )
     with ExitStack() as stack:
