@@ -862,19 +862,25 @@ class Report:
         print()
         print(self.table())
         print()
-        warm_case = self.warm_use_case or "the default recommendations use case"
-        print(
+        ran = {workload for _, workload, _ in self.cells}
+        legend = (
             "q/s: completed queries per second; p50-d/p99-d: latency percentile minus the "
             f"injected {self.delay_ms:g} ms delay (client + server + emulator overhead); "
             "calls/q: Personalize calls per query (emulator counter); CPU ms/q: server "
             "process utime+stime per query (emulator and load generator excluded); floor: "
             "the same JSON built from raw lists + orjson.dumps, in-process (least of 3 "
-            "rounds); x/floor: CPU ms per query over the floor's. batch-warm: the service "
-            f"column runs with {warm_case} cached ({WARM_CACHE_TTL:g} s) and warmed "
-            f"({self.warm_up_calls:,} calls before measuring), and its p50-d/p99-d subtract "
-            "nothing (no call to wait for); the naive subgraph has no cache (n/a). zipf: the "
-            "service column runs with the cache on."
+            "rounds); x/floor: CPU ms per query over the floor's."
         )
+        if BATCH_WARM.name in ran:
+            legend += (
+                f" batch-warm: the service column runs with {self.warm_use_case} cached "
+                f"({WARM_CACHE_TTL:g} s) and warmed ({self.warm_up_calls:,} calls before "
+                "measuring), and its p50-d/p99-d subtract nothing (no call to wait for); the "
+                "naive subgraph has no cache (n/a)."
+            )
+        if "zipf" in ran:
+            legend += " zipf: the service column runs with the cache on."
+        print(legend)
         named = [(cell, "") for cell in self.cells.values()]
         if self.home_check is not None:
             named.append((self.home_check, " (the p99 check's cell)"))
