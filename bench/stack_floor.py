@@ -1,6 +1,6 @@
 """The home page's latency floor on this stack: a bare server next to the subgraph.
 
-``python -m bench.stack_floor [--seconds 15] [--concurrency 1,8] [--burn-ms 0.4]``
+``python -m bench.stack_floor [--seconds 15] [--concurrency 1,8] [--burn-ms 0.4] [--workers 1,2]``
 (repo root, about 2 minutes)
 
 `make bench` checks the home page's p99 over the backend delay at concurrency 8
@@ -13,7 +13,8 @@ spends before doing GraphQL at all. Against one emulator (`--delay-ms`, 20 ms as
   validation, no cache, no metrics; what is left is HTTP in, 4 calls, JSON;
 - **bare + N ms**: the same app spinning `--burn-ms` of CPU per query (half before the
   calls, half after the answers): how the latency moves with a page's CPU alone;
-- **service**: the subgraph as `make bench` starts it.
+- **service**: the subgraph as `make bench` starts it; with `--workers 1,2`, one
+  service per count (`WORKERS`), side by side.
 
 It checks that bare and service answer the same data, then drives the home workload
 at each concurrency against each server in turn (same query stream, 1 s unmeasured
@@ -86,28 +87,31 @@ async def _measure(
     return cells
 
 
-def _reading(cells: Sequence[Cell], names: Sequence[str]) -> list[str]:
+def _reading(cells: Sequence[Cell], names: Sequence[str], services: Sequence[str]) -> list[str]:
+    """Per concurrency: every other server against the bare one (`names[0]`)."""
     lines = []
     by = {(c.target, c.concurrency): c for c in cells}
     for c in sorted({cell.concurrency for cell in cells}):
-        bare, service = by.get((names[0], c)), by.get((names[-1], c))
-        if bare is None or service is None:
+        bare = by.get((names[0], c))
+        if bare is None:
             continue
         lines.append(
-            f"c={c}: p99 over the delay: bare {bare.overhead_ms(0.99):.1f} ms, service "
-            f"{service.overhead_ms(0.99):.1f} ms (bound {HOME_P99_OVERHEAD_MAX_MS:g} ms); "
-            f"p50: bare {bare.overhead_ms(0.5):.1f}, service {service.overhead_ms(0.5):.1f} ms; "
-            f"CPU per query: service/bare {service.cpu_ms_per_query / bare.cpu_ms_per_query:.1f}x"
+            f"c={c}: bare: p99 {bare.overhead_ms(0.99):.1f} ms, p50 {bare.overhead_ms(0.5):.1f}"
+            f" ms over the delay (the bound on the p99: {HOME_P99_OVERHEAD_MAX_MS:g} ms)"
         )
-        for name in names[1:-1]:
-            burnt = by.get((name, c))
-            if burnt is not None:
-                lines.append(
-                    f"      {name}: p99 {burnt.overhead_ms(0.99) - bare.overhead_ms(0.99):+.1f} ms"
-                    f" and p50 {burnt.overhead_ms(0.5) - bare.overhead_ms(0.5):+.1f} ms against"
-                    f" bare, for {burnt.cpu_ms_per_query - bare.cpu_ms_per_query:+.2f} CPU ms"
-                    " per query"
-                )
+        for name in names[1:]:
+            cell = by.get((name, c))
+            if cell is None:
+                continue
+            if name in services:
+                cpu = f"CPU {cell.cpu_ms_per_query / bare.cpu_ms_per_query:.1f}x the bare server's"
+            else:
+                cpu = f"{cell.cpu_ms_per_query - bare.cpu_ms_per_query:+.2f} CPU ms per query"
+            lines.append(
+                f"      {name}: p99 {cell.overhead_ms(0.99) - bare.overhead_ms(0.99):+.1f} ms"
+                f" and p50 {cell.overhead_ms(0.5) - bare.overhead_ms(0.5):+.1f} ms against"
+                f" bare; {cpu}"
+            )
     return lines
 
 
@@ -120,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8]
     )
     parser.add_argument("--burn-ms", type=float, default=0.4, help="0: no burning row")
+    parser.add_argument(
+        "--workers",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1],
+        help="a service for each count (WORKERS), side by side",
+    )
     args = parser.parse_args(argv)
 
     logs = Path(tempfile.mkdtemp(prefix="bench-floor-logs-"))
@@ -130,16 +140,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with ExitStack() as stack:
         emulator, emulator_url = _emulator(logs, args.delay_ms)
-        service, service_url = _service("service", logs, emulator_url, {})
         bare, bare_url = _bare("bare", logs, emulator_url, 0.0)
-        procs = [emulator, service, bare]
+        procs = [emulator, bare]
         urls = [("bare", bare, bare_url)]
         if args.burn_ms > 0:
             burnt_name = f"bare + {args.burn_ms:g} ms"
             burnt, burnt_url = _bare(burnt_name, logs, emulator_url, args.burn_ms)
             procs.append(burnt)
             urls.append((burnt_name, burnt, burnt_url))
-        urls.append(("service", service, service_url))
+        services = []
+        for n in args.workers:
+            name = "service" if n == 1 else f"service, {n} workers"
+            service, service_url = _service(name, logs, emulator_url, {"WORKERS": str(n)})
+            procs.append(service)
+            urls.append((name, service, service_url))
+            services.append(name)
         stack.enter_context(_running(procs))
         targets = [Target(name, f"{url}/graphql", p.proc.pid) for name, p, url in urls]
         difference = same_data(HOME, targets[-1], targets[0])
@@ -155,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
         cells = uvloop.run(_measure(targets, args, emulator_url, emulator.proc.pid))
-    print("\n".join(_reading(cells, [t.name for t in targets])))
+    print("\n".join(_reading(cells, [t.name for t in targets], services)))
     if difference is not None:
         raise SystemExit(1)
 
