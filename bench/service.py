@@ -174,6 +174,14 @@ def _emulator(logs: Path, delay_ms: float) -> tuple[_Proc, str]:
     return _start("emulator", args, f"{url}/_emulator/health", logs, {}), url
 
 
+def _ideal_backend(logs: Path, delay_ms: float) -> tuple[_Proc, str]:
+    """`bench.ideal_backend`: fixed answers exactly `delay_ms` after arrival, no engine."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ["-m", "bench.ideal_backend", "--port", str(port), "--delay-ms", f"{delay_ms:g}"]
+    return _start("ideal-backend", args, f"{url}/_emulator/health", logs, {}), url
+
+
 def _service(name: str, logs: Path, emulator: str, env: Mapping[str, str]) -> tuple[_Proc, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -40,6 +40,7 @@ from bench.service import (
     Target,
     _bare,
     _emulator,
+    _ideal_backend,
     _running,
     _service,
     run_cell,
@@ -125,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--burn-ms", type=float, default=0.4, help="0: no burning row")
     parser.add_argument(
+        "--backend",
+        choices=("emulator", "ideal"),
+        default="emulator",
+        help="ideal: bench.ideal_backend, fixed answers after exactly the delay",
+    )
+    parser.add_argument(
         "--workers",
         type=lambda s: [int(x) for x in s.split(",")],
         default=[1],
@@ -134,12 +141,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     logs = Path(tempfile.mkdtemp(prefix="bench-floor-logs-"))
     print(
-        f"stack floor: home workload, delay {args.delay_ms:g} ms, {args.seconds:g} s or "
+        f"stack floor: home workload, {args.backend} backend, delay {args.delay_ms:g} ms, "
+        f"{args.seconds:g} s or "
         f"{args.max_queries:,} queries per cell, {where(logs)}",
         flush=True,
     )
     with ExitStack() as stack:
-        emulator, emulator_url = _emulator(logs, args.delay_ms)
+        if args.backend == "ideal":
+            emulator, emulator_url = _ideal_backend(logs, args.delay_ms)
+        else:
+            emulator, emulator_url = _emulator(logs, args.delay_ms)
         bare, bare_url = _bare("bare", logs, emulator_url, 0.0)
         procs = [emulator, bare]
         urls = [("bare", bare, bare_url)]
