@@ -404,10 +404,7 @@ class OperationPlans:
             raise _Bail
         query_type = self._graphql.query_type
         roots: list[_Entities | _Call] = []
-        for node in _plain_fields(operation.selection_set):
-            key, name = _key(node), node.name.value
-            if any(root.key == key for root in roots):
-                raise _Bail  # merged fields: graphql-core's
+        for key, name, node in _selected(operation.selection_set):
             definition = query_type.fields.get(name)
             if definition is None:
                 raise _Bail

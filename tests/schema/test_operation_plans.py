@@ -273,8 +273,9 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
              items { itemId } } } } }""",
         """{ _entities(representations: [{__typename: "User", id: "u"}]) { ...U } }
            fragment U on User { recommendations { items { itemId } } }""",
-        # A root __typename; a root field that is not Personalize's.
+        # A root __typename; a root field that is not Personalize's; a merged root field.
         """{ __typename popularItems { items { itemId } } }""",
+        "{ popularItems { source } popularItems { items { itemId } } }",
         "{ _service { sdl } }",
         """{ _entities(representations: [{__typename: "User", id: "u"}]) { ... on User {
              recommendations { items { itemId } } }
