@@ -444,6 +444,22 @@ def test_stored_answers_read_back_as_they_were() -> None:
         decode(b'{"id": null}')
 
 
+class _Counted:
+    """A call that counts how often it was made: `seconds` long, then `fails` or an answer
+    naming its count."""
+
+    def __init__(self, seconds: float, fails: Exception | None = None) -> None:
+        self.seconds, self.fails, self.made = seconds, fails, 0
+
+    async def __call__(self) -> str:
+        self.made += 1
+        made = self.made
+        await asyncio.sleep(self.seconds)
+        if self.fails is not None:
+            raise self.fails
+        return f"answer {made}"
+
+
 async def test_a_joiner_waits_no_longer_than_its_own_deadline() -> None:
     calls: Coalescer[str, str] = Coalescer()
 
@@ -467,23 +483,16 @@ async def test_a_joiner_waits_no_longer_than_its_own_deadline() -> None:
 
 async def test_failures_reach_the_waiters_of_the_moment_only() -> None:
     calls: Coalescer[str, str] = Coalescer()
-    made = 0
-
-    async def throttled() -> str:
-        nonlocal made
-        made += 1
-        await asyncio.sleep(0.05)
-        raise UpstreamThrottled("throttled")
-
+    throttled = _Counted(0.05, UpstreamThrottled("throttled"))
     deadline = time.monotonic() + 5
     outcomes = await asyncio.gather(
         *(calls.run("k", throttled, deadline) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(o, UpstreamThrottled) for o in outcomes)
-    assert made == 1
+    assert throttled.made == 1
     with pytest.raises(UpstreamThrottled):
         await calls.run("k", throttled, deadline)
-    assert made == 2
+    assert throttled.made == 2
 
 
 async def test_a_joiner_with_time_left_asks_again_when_the_call_ran_out_of_its_makers() -> None:
@@ -505,14 +514,7 @@ async def test_a_joiner_with_time_left_asks_again_when_the_call_ran_out_of_its_m
 
 async def test_joiners_of_a_cancelled_maker_make_the_call_again() -> None:
     calls: Coalescer[str, str] = Coalescer()
-    made = 0
-
-    async def slow() -> str:
-        nonlocal made
-        made += 1
-        await asyncio.sleep(0.2)
-        return f"answer {made}"
-
+    slow = _Counted(0.2)
     maker = asyncio.ensure_future(calls.run("k", slow, time.monotonic() + 5))
     await asyncio.sleep(0)
     joiners = [asyncio.ensure_future(calls.run("k", slow, time.monotonic() + 5)) for _ in range(2)]
@@ -521,21 +523,14 @@ async def test_joiners_of_a_cancelled_maker_make_the_call_again() -> None:
     outcomes = await asyncio.gather(*joiners)
     # One joiner made the second call, the other joined it.
     assert sorted(outcomes) == [("answer 2", False), ("answer 2", True)]
-    assert made == 2
+    assert slow.made == 2
     assert maker.cancelled()
     assert len(calls) == 0
 
 
 async def test_closing_ends_every_call_in_flight_joiners_included() -> None:
     calls: Coalescer[str, str] = Coalescer()
-    made = 0
-
-    async def slow() -> str:
-        nonlocal made
-        made += 1
-        await asyncio.sleep(1.0)
-        return "answer"
-
+    slow = _Counted(1.0)
     deadline = time.monotonic() + 5
     maker = asyncio.ensure_future(calls.run("k", slow, deadline))
     await asyncio.sleep(0)
@@ -544,14 +539,14 @@ async def test_closing_ends_every_call_in_flight_joiners_included() -> None:
     await calls.aclose()
     # Nothing is left running, and the joiner did not make the call again.
     assert len(calls) == 0
-    assert made == 1
+    assert slow.made == 1
     for caller in (maker, joiner):
         with pytest.raises(asyncio.CancelledError):
             await caller
     # Nor does anyone after: a call that was about to start when closing began.
     with pytest.raises(UpstreamUnavailable, match="shutting down"):
         await calls.run("k", slow, deadline)
-    assert made == 1
+    assert slow.made == 1
 
 
 async def test_a_maker_wakes_one_loop_turn_after_its_answer_and_a_joiner_one_more() -> None:
