@@ -34,7 +34,7 @@ from starlette.routing import Route
 from backends.base import RecommendationBackend
 from backends.cache import CachedBackend, CallMetrics, open_store
 from backends.guard import Breakers, GuardedBackend
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.logs import configure_logging, log_config
 from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics

@@ -23,7 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
+from domain.request import is_recommender_arn
 
 REPO_ROOT = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.toml"
@@ -388,7 +389,7 @@ class UseCaseSettings(_Section):
 
     @property
     def is_recommender(self) -> bool:
-        return ":recommender/" in self.arn
+        return is_recommender_arn(self.arn)
 
 
 class ParamType(StrEnum):

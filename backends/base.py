@@ -2,7 +2,8 @@
 
 from typing import Protocol
 
-from backends.request import RecommendationRequest, RecommendationResult
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, Source
 
 
 class RecommendationBackend(Protocol):
@@ -13,7 +14,7 @@ class RecommendationBackend(Protocol):
     """
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         """What `Recommendations.source` reports for answers from this backend."""
         ...
 

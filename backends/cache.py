@@ -34,8 +34,9 @@ from redis.exceptions import MaxConnectionsError, RedisError
 
 from backends.coalesce import Coalescer
 from backends.guard import GuardedBackend
-from backends.request import RecommendationRequest, RecommendationResult, ResultItem
-from errors import SubgraphError
+from domain.errors import SubgraphError
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, ResultItem, Source
 from observability.metrics import LATENCY_BUCKETS
 from observability.tracing import CallSpans, note
 from settings import CacheSettings, Settings, UseCaseSettings
@@ -381,7 +382,7 @@ class CachedBackend:
         self._answered: dict[str, tuple[Any, Any]] = {}
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         return self._backend.source
 
     async def aclose(self) -> None:

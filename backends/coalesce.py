@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from errors import DeadlineSpent, UpstreamUnavailable
+from domain.errors import DeadlineSpent, UpstreamUnavailable
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

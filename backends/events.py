@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from errors import EventsQueueFull, SubgraphError
+from domain.errors import EventsQueueFull, SubgraphError
 from settings import EventsSettings
 
 log = logging.getLogger(__name__)

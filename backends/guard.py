@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from backends.base import RecommendationBackend
-from backends.request import RecommendationRequest, RecommendationResult
-from errors import CircuitOpen, DeadlineSpent, SubgraphError, UpstreamTimeout
+from domain.errors import CircuitOpen, DeadlineSpent, SubgraphError, UpstreamTimeout
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, Source
 from settings import BreakerSettings, PersonalizeSettings
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class GuardedBackend:
         self._rng = rng or random.Random()
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         return self._backend.source
 
     def stored(self, request: RecommendationRequest) -> RecommendationResult | None:

@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.upstream import events_error, read_answer, upstream_error
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
+from domain.request import Operation, RecommendationRequest
+from domain.result import RecommendationResult, Source
 from local_personalize.engine import Engine
 from local_personalize.errors import PersonalizeError
 from local_personalize.filters import FilterSyntaxError, filter_parameters
@@ -63,7 +64,7 @@ def with_local_filters(settings: Settings) -> Settings:
 class LocalBackend:
     """Answers from `local_personalize`'s engine, validating exactly as the emulator does."""
 
-    source = "LOCAL"
+    source = Source.LOCAL
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

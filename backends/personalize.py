@@ -16,9 +16,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.upstream import read_answer, upstream_error
-from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from domain.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from domain.request import Operation, RecommendationRequest
+from domain.result import RecommendationResult, Source
 from settings import PersonalizeSettings
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ async def runtime_client(settings: PersonalizeSettings) -> AsyncIterator[tuple[R
 class PersonalizeBackend:
     """Sends each request as one Personalize Runtime call."""
 
-    source = "PERSONALIZE"
+    source = Source.PERSONALIZE
 
     def __init__(self, client: Any, target: RuntimeTarget) -> None:
         self._client = client

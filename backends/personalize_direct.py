@@ -21,10 +21,11 @@ import orjson
 
 from backends.http1 import ConnectionFailed, Pool
 from backends.personalize import RuntimeTarget, runtime_client
-from backends.request import Operation, RecommendationRequest, RecommendationResult
 from backends.signing import Credentials, Signer, host_header
 from backends.upstream import read_answer, upstream_error
-from errors import ConfigurationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from domain.errors import ConfigurationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from domain.request import Operation, RecommendationRequest
+from domain.result import RecommendationResult, Source
 from settings import PersonalizeSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def error_code(header: str | None, body: Any) -> tuple[str, str]:
 class DirectPersonalizeBackend:
     """Sends each request as one signed HTTP call; one connection pool for the app."""
 
-    source = "PERSONALIZE"
+    source = Source.PERSONALIZE
 
     def __init__(self, http: Pool, target: RuntimeTarget) -> None:
         self._http = http

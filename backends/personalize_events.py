@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 
 from backends.upstream import events_error
-from errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from domain.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from settings import EventsSettings, PersonalizeSettings
 
 log = logging.getLogger(__name__)

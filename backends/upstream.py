@@ -4,8 +4,7 @@ shared by every backend."""
 import re
 from typing import Any
 
-from backends.request import MalformedAnswer, RecommendationRequest, RecommendationResult
-from errors import (
+from domain.errors import (
     SubgraphError,
     UpstreamNotFound,
     UpstreamRefused,
@@ -13,6 +12,8 @@ from errors import (
     UpstreamThrottled,
     UpstreamUnavailable,
 )
+from domain.request import RecommendationRequest
+from domain.result import MalformedAnswer, RecommendationResult
 
 _ARN = re.compile(r"arn:[\w-]+:personalize:\S*")
 # Codes Personalize (and AWS front doors in general) use for throttling.

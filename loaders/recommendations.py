@@ -15,15 +15,16 @@ from typing import Protocol
 
 from aiodataloader import DataLoader
 
-from backends.request import RecommendationRequest, RecommendationResult
-from errors import OperationTooExpensive
+from domain.errors import OperationTooExpensive
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, Source
 
 
 class DeadlineBackend(Protocol):
     """What the loader calls: `backends.guard.GuardedBackend`, or the cache in front of it."""
 
     @property
-    def source(self) -> str: ...
+    def source(self) -> Source: ...
 
     async def recommend(
         self,
@@ -40,7 +41,7 @@ class Answer:
     """A result together with the backend that produced it (for `Recommendations.source`)."""
 
     result: RecommendationResult
-    source: str
+    source: Source
 
 
 # Hears the outcome of one call of `RecommendationLoader.begin`: its answer or its failure.

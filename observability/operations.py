@@ -16,28 +16,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from strawberry.extensions import SchemaExtension
 
+from domain.errors import CLIENT_CODES
 from observability.metrics import OperationMetrics, is_operation_name
 
-# Codes that say the client asked for something wrong; anything else marks the span failed.
-CLIENT_CODES = frozenset(
-    {
-        "BAD_REQUEST",
-        "BAD_USER_INPUT",
-        "GRAPHQL_PARSE_FAILED",
-        "GRAPHQL_VALIDATION_FAILED",
-        "OPERATION_RESOLUTION_FAILURE",
-        "OPERATION_TOO_EXPENSIVE",
-        "MAX_DEPTH_LIMIT",
-        "MAX_ALIASES_LIMIT",
-        "MAX_TOKENS_LIMIT",
-        "UNAUTHENTICATED",
-        "METHOD_NOT_ALLOWED",
-        "NOT_ACCEPTABLE",
-        "PAYLOAD_TOO_LARGE",
-        "URI_TOO_LONG",
-        "UNSUPPORTED_MEDIA_TYPE",
-    }
-)
 _W3C = TraceContextTextMapPropagator()
 
 

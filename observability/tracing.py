@@ -29,7 +29,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from backends.base import RecommendationBackend
-from backends.request import RecommendationRequest, RecommendationResult
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, Source
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class CountedAttempts:
         )
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         return self._backend.source
 
     async def recommend(self, request: RecommendationRequest) -> RecommendationResult:

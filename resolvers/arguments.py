@@ -12,8 +12,8 @@ from typing import Any
 
 import strawberry
 
-from backends.request import Promotion
-from errors import InvalidArgument
+from domain.errors import InvalidArgument
+from domain.request import Promotion
 from schema.naming import param_attr, param_field
 from settings import ParamType, Settings
 

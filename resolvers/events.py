@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import strawberry
 
-from errors import InvalidArgument, NotConfigured
+from domain.errors import InvalidArgument, NotConfigured
 from resolvers.arguments import given
 from schema.events import EventInput, RecordEventsResult
 

@@ -11,8 +11,9 @@ the use case the client asked for.
 import dataclasses
 import logging
 
-from backends.request import RecommendationRequest, RecommendationResult, ResultItem
-from errors import SubgraphError
+from domain.errors import SubgraphError
+from domain.request import RecommendationRequest
+from domain.result import RecommendationResult, ResultItem
 from loaders.recommendations import RecommendationLoader
 from settings import Input, Settings, UseCaseSettings
 

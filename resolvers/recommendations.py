@@ -12,8 +12,9 @@ from typing import Any
 
 import strawberry
 
-from backends.request import Operation, RecommendationRequest, ResultItem
-from errors import InvalidArgument, NotConfigured, SubgraphError
+from domain.errors import InvalidArgument, NotConfigured, SubgraphError
+from domain.request import Operation, RecommendationRequest
+from domain.result import ResultItem, Source
 from loaders.recommendations import Answer
 from resolvers.arguments import (
     check_context,
@@ -26,7 +27,6 @@ from resolvers.arguments import (
 )
 from resolvers.context import Context
 from resolvers.fallback import fallback
-from schema.types import RecommendationSource
 from settings import Field_, Input, Settings, UseCaseSettings
 
 
@@ -36,7 +36,7 @@ class RecommendationsView:
 
     recommendation_id: str | None
     items: tuple[ResultItem, ...]
-    source: RecommendationSource
+    source: Source
 
 
 def _use_case(settings: Settings, field: Field_, chosen: Any) -> tuple[str, UseCaseSettings]:
@@ -51,7 +51,7 @@ def answered(answer: Answer) -> RecommendationsView:
     return RecommendationsView(
         recommendation_id=answer.result.recommendation_id,
         items=answer.result.items,
-        source=RecommendationSource[answer.source],
+        source=answer.source,
     )
 
 
@@ -64,9 +64,7 @@ async def recovered(
     result = await fallback(context.settings, context.loaders.recommendations, request, failure)
     if result is None:
         raise failure
-    return RecommendationsView(
-        recommendation_id=None, items=result.items, source=RecommendationSource.FALLBACK
-    )
+    return RecommendationsView(recommendation_id=None, items=result.items, source=Source.FALLBACK)
 
 
 async def _load(info: strawberry.Info, request: RecommendationRequest) -> RecommendationsView:

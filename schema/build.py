@@ -10,7 +10,7 @@ from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
-from errors import InvalidArgument
+from domain.errors import InvalidArgument
 from resolvers.events import record_events
 from resolvers.recommendations import (
     item_related,

@@ -12,7 +12,7 @@ from typing import Any
 
 import strawberry
 
-from errors import InvalidArgument
+from domain.errors import InvalidArgument
 from schema.types import MetadataEntry, RecommendationSource
 from settings import FederationSettings
 

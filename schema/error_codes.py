@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from errors import SubgraphError
+from domain.errors import ErrorCode, SubgraphError
 from schema.limits import TOKEN_LIMIT_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def coded(error: GraphQLError, *, executed: bool) -> GraphQLError:
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR"},
+            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR},
         )
     return GraphQLError(
         error.message,
@@ -74,7 +74,7 @@ def coded(error: GraphQLError, *, executed: bool) -> GraphQLError:
 def _graphql_code(error: GraphQLError, executed: bool) -> str:
     if isinstance(error, GraphQLSyntaxError):
         if TOKEN_LIMIT_MESSAGE in error.message:
-            return "MAX_TOKENS_LIMIT"
-        return "GRAPHQL_PARSE_FAILED"
+            return ErrorCode.MAX_TOKENS_LIMIT
+        return ErrorCode.GRAPHQL_PARSE_FAILED
     # Errors before execution are validation; during it, bad variable or argument values.
-    return "BAD_USER_INPUT" if executed else "GRAPHQL_VALIDATION_FAILED"
+    return ErrorCode.BAD_USER_INPUT if executed else ErrorCode.GRAPHQL_VALIDATION_FAILED

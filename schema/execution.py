@@ -33,7 +33,7 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from backends.request import ResultItem
+from domain.result import ResultItem
 from schema.node_memo import NodeMemo
 
 # Builds the whole list of one field's answer.

@@ -25,6 +25,7 @@ from graphql.validation import (
 )
 from strawberry.extensions import SchemaExtension
 
+from domain.errors import ErrorCode
 from settings import LimitsSettings
 
 _INTROSPECTION = frozenset({"__schema", "__type"})
@@ -98,7 +99,7 @@ def limit_rules(limits: LimitsSettings) -> list[type[ASTValidationRule]]:
                     _limit_error(
                         f"operation {name} is {depth} levels deep; the limit is {limits.max_depth}",
                         node,
-                        "MAX_DEPTH_LIMIT",
+                        ErrorCode.MAX_DEPTH_LIMIT,
                     )
                 )
             if aliases > limits.max_aliases:
@@ -107,7 +108,7 @@ def limit_rules(limits: LimitsSettings) -> list[type[ASTValidationRule]]:
                         f"operation {name} uses {aliases} aliases; the limit is "
                         f"{limits.max_aliases}",
                         node,
-                        "MAX_ALIASES_LIMIT",
+                        ErrorCode.MAX_ALIASES_LIMIT,
                     )
                 )
 

@@ -50,8 +50,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.types.arguments import StrawberryArgument, convert_arguments
 
-from backends.request import RecommendationRequest
-from errors import SubgraphError
+from domain.errors import SubgraphError
+from domain.request import RecommendationRequest
 from loaders.recommendations import Answer
 from resolvers.context import Context
 from resolvers.recommendations import (

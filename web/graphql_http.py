@@ -29,6 +29,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from domain.errors import ErrorCode
 from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
 from schema.operation_plans import OperationPlans
@@ -149,7 +150,7 @@ class GraphQLEndpoint:
             if request.method not in ("GET", "POST"):
                 raise RequestError(
                     405,
-                    "METHOD_NOT_ALLOWED",
+                    ErrorCode.METHOD_NOT_ALLOWED,
                     "GraphQL is served over GET and POST",
                     {"Allow": _ALLOWED},
                 )
@@ -160,7 +161,7 @@ class GraphQLEndpoint:
             if negotiated is None:
                 raise RequestError(
                     406,
-                    "NOT_ACCEPTABLE",
+                    ErrorCode.NOT_ACCEPTABLE,
                     f"responses are {GRAPHQL_RESPONSE} or {JSON}; the Accept header allows neither",
                 )
             params = await self._params(request)
@@ -194,39 +195,47 @@ class GraphQLEndpoint:
             return
         given = request.headers.get(self._secret_header, "").encode()
         if not hmac.compare_digest(given, self._secret):
-            raise RequestError(401, "UNAUTHENTICATED", "this subgraph answers only its gateway")
+            raise RequestError(
+                401, ErrorCode.UNAUTHENTICATED, "this subgraph answers only its gateway"
+            )
 
     async def _params(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
             if len(request.scope.get("query_string", b"")) > self._max_body:
-                raise RequestError(414, "URI_TOO_LONG", "the query string is too long; use POST")
+                raise RequestError(
+                    414, ErrorCode.URI_TOO_LONG, "the query string is too long; use POST"
+                )
             return _from_query_string(request.query_params)
         content_type = request.headers.get("content-type", "")
         kind, *options = (p.strip().lower() for p in content_type.split(";"))
         charset = next((o.partition("=")[2] for o in options if o.startswith("charset=")), "utf-8")
         if kind != JSON or charset.strip('"') not in ("utf-8", "utf8"):
-            raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"POST bodies must be {JSON} (UTF-8)")
+            raise RequestError(
+                415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"POST bodies must be {JSON} (UTF-8)"
+            )
         body = await self._body(request)
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise RequestError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+            raise RequestError(400, ErrorCode.BAD_REQUEST, "the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise RequestError(
-                400, "BAD_REQUEST", "the body must be one JSON object (batching is not supported)"
+                400,
+                ErrorCode.BAD_REQUEST,
+                "the body must be one JSON object (batching is not supported)",
             )
         return data
 
     def _too_large(self) -> RequestError:
         return RequestError(
-            413, "PAYLOAD_TOO_LARGE", f"the body is larger than {self._max_body} bytes"
+            413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body is larger than {self._max_body} bytes"
         )
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
-                raise RequestError(400, "BAD_REQUEST", "Content-Length is not a number")
+                raise RequestError(400, ErrorCode.BAD_REQUEST, "Content-Length is not a number")
             if int(declared) > self._max_body:
                 raise self._too_large()
         chunks = []
@@ -239,7 +248,9 @@ class GraphQLEndpoint:
                 chunks.append(chunk)
         except ClientDisconnect:
             # Nobody is left to read the answer; this one is for the access log.
-            raise RequestError(400, "BAD_REQUEST", "the client went away mid-body") from None
+            raise RequestError(
+                400, ErrorCode.BAD_REQUEST, "the client went away mid-body"
+            ) from None
         return b"".join(chunks)
 
     async def _execute(
@@ -247,16 +258,16 @@ class GraphQLEndpoint:
     ) -> ExecutionResult:
         query = params.get("query")
         if not isinstance(query, str) or not query.strip():
-            raise RequestError(400, "BAD_REQUEST", "`query` must be a non-empty string")
+            raise RequestError(400, ErrorCode.BAD_REQUEST, "`query` must be a non-empty string")
         variables = params.get("variables")
         if variables is not None and not isinstance(variables, dict):
-            raise RequestError(400, "BAD_REQUEST", "`variables` must be an object")
+            raise RequestError(400, ErrorCode.BAD_REQUEST, "`variables` must be an object")
         operation_name = params.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
-            raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string")
+            raise RequestError(400, ErrorCode.BAD_REQUEST, "`operationName` must be a string")
         extensions = params.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
-            raise RequestError(400, "BAD_REQUEST", "`extensions` must be an object")
+            raise RequestError(400, ErrorCode.BAD_REQUEST, "`extensions` must be an object")
         context = self._context(request)
         if self._plans is not None:
             compiled = await self._plans.execute(query, variables, operation_name, context)
@@ -281,13 +292,13 @@ class GraphQLEndpoint:
             if request.method == "GET":
                 raise RequestError(
                     405,
-                    "METHOD_NOT_ALLOWED",
+                    ErrorCode.METHOD_NOT_ALLOWED,
                     "only queries may be sent with GET; use POST",
                     {"Allow": "POST"},
                 ) from None
             raise RequestError(
                 400,
-                "GRAPHQL_VALIDATION_FAILED",
+                ErrorCode.GRAPHQL_VALIDATION_FAILED,
                 "this endpoint serves queries and mutations, not subscriptions",
                 graphql=True,
             ) from None
@@ -295,7 +306,7 @@ class GraphQLEndpoint:
             name = f" named {operation_name!r}" if operation_name else ""
             raise RequestError(
                 400,
-                "OPERATION_RESOLUTION_FAILURE",
+                ErrorCode.OPERATION_RESOLUTION_FAILURE,
                 f"the document has no single operation{name} to run",
                 graphql=True,
             ) from None
@@ -327,5 +338,7 @@ def _from_query_string(query: QueryParams) -> dict[str, Any]:
             try:
                 params[name] = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                raise RequestError(400, "BAD_REQUEST", f"`{name}` is not valid JSON") from None
+                raise RequestError(
+                    400, ErrorCode.BAD_REQUEST, f"`{name}` is not valid JSON"
+                ) from None
     return params

@@ -25,14 +25,9 @@ from pydantic import ValidationError
 
 from backends.cache import Entry, cache_key, decode, encode
 from backends.coalesce import Coalescer
-from backends.request import (
-    Operation,
-    Promotion,
-    RecommendationRequest,
-    RecommendationResult,
-    ResultItem,
-)
-from errors import DeadlineSpent, UpstreamThrottled, UpstreamUnavailable
+from domain.errors import DeadlineSpent, UpstreamThrottled, UpstreamUnavailable
+from domain.request import Operation, Promotion, RecommendationRequest
+from domain.result import RecommendationResult, ResultItem
 from settings import DEMO_CONFIG, CacheSettings, Settings
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
 from tests.redis_server import RedisServer, running_redis

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from backends.local import with_local_filters
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
 from settings import DEMO_CONFIG, REPO_ROOT, FilterSettings, ParamType, load_settings
 
 PREFIX = "arn:aws:personalize:us-east-1:000000000000:"

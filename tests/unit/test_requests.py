@@ -5,16 +5,10 @@ from typing import Any
 
 import pytest
 
-from backends.request import (
-    MalformedAnswer,
-    Operation,
-    Promotion,
-    RecommendationRequest,
-    RecommendationResult,
-    ResultItem,
-)
 from backends.upstream import read_answer
-from errors import InvalidArgument, UpstreamUnavailable
+from domain.errors import InvalidArgument, UpstreamUnavailable
+from domain.request import Operation, Promotion, RecommendationRequest
+from domain.result import MalformedAnswer, RecommendationResult, ResultItem
 from resolvers.arguments import (
     check_context,
     check_id,

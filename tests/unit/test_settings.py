@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
 from settings import REPO_ROOT, Field_, load_settings
 
 

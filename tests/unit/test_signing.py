@@ -12,7 +12,7 @@ from backends.http1 import Pool
 from backends.personalize import RuntimeTarget
 from backends.personalize_direct import DirectPersonalizeBackend
 from backends.signing import Credentials, Signer, host_header
-from errors import ConfigurationError
+from domain.errors import ConfigurationError
 from local_personalize.sigv4 import signature_problem
 
 KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
