@@ -49,10 +49,11 @@ check-supergraph: .venv/.synced  ## OWNER=owner.graphql: entity names, keys and 
 	@test -n "$(OWNER)" || { echo "usage: make check-supergraph OWNER=path/to/owner.graphql"; exit 2; }
 	$(RUN) python -m federation.owner_check "$(OWNER)"
 
-lint: .venv/.synced
+lint: .venv/.synced  ## ruff, the format check, mypy --strict and the import contracts (pyproject.toml)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy .
+	$(RUN) lint-imports
 
 format: .venv/.synced
 	$(RUN) ruff check --fix .

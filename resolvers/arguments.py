@@ -14,7 +14,7 @@ import strawberry
 
 from domain.errors import InvalidArgument
 from domain.request import Promotion
-from schema.naming import param_attr, param_field
+from resolvers.naming import param_attr, param_field
 from settings import ParamType, Settings
 
 MAX_ID = 256  # UserID, ItemID

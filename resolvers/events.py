@@ -8,15 +8,46 @@ keys. A batch Personalize still refuses while the call waits is reported to the 
 """
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import strawberry
 
 from domain.errors import InvalidArgument, NotConfigured
 from resolvers.arguments import given
-from schema.events import EventInput, RecordEventsResult
+
+
+class Event(Protocol):
+    """One event as `EventInput` (the schema's input type) carries it."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def item_id(self) -> str | None: ...
+    @property
+    def event_value(self) -> float | None: ...
+    @property
+    def properties(self) -> str | None: ...
+    @property
+    def sent_at(self) -> datetime | None: ...
+    @property
+    def recommendation_id(self) -> str | None: ...
+    @property
+    def impression(self) -> Sequence[str] | None: ...
+    @property
+    def event_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventsRecorded:
+    """What became of one call's events; the schema shows it as `RecordEventsResult`."""
+
+    accepted: int
+    delivered: bool
+
 
 MAX_EVENTS = 10
 MAX_ID = 256
@@ -36,7 +67,7 @@ def _text(value: Any, where: str, limit: int) -> str:
     return text
 
 
-def _event(event: EventInput, where: str) -> dict[str, Any]:
+def _event(event: Event, where: str) -> dict[str, Any]:
     wire: dict[str, Any] = {"eventType": _text(event.event_type, f"{where}.eventType", MAX_ID)}
     sent_at = event.sent_at if isinstance(event.sent_at, datetime) else datetime.now(UTC)
     if sent_at.tzinfo is None:
@@ -81,7 +112,7 @@ def _event(event: EventInput, where: str) -> dict[str, Any]:
 
 
 def put_events_params(
-    tracking_id: str, user_id: Any, session_id: Any, events: list[EventInput]
+    tracking_id: str, user_id: Any, session_id: Any, events: Sequence[Event]
 ) -> dict[str, Any]:
     """The PutEvents request for one call of recordEvents, or InvalidArgument."""
     if not 1 <= len(events) <= MAX_EVENTS:
@@ -97,15 +128,13 @@ def put_events_params(
 
 
 async def record_events(
-    info: strawberry.Info,
-    session_id: str,
-    events: list[EventInput],
-    user_id: strawberry.ID | None = None,
-) -> RecordEventsResult:
+    info: strawberry.Info, session_id: str, events: Sequence[Event], user_id: str | None
+) -> EventsRecorded:
+    """Check the events, queue them for delivery, and say whether they went out at once."""
     context = info.context
     tracking_id = context.settings.events.tracking_id
     if context.events is None or tracking_id is None:
         raise NotConfigured("no event tracker is configured")
     params = put_events_params(tracking_id, user_id, session_id, events)
     delivered = await context.events.record(params)
-    return RecordEventsResult(accepted=len(events), delivered=delivered)
+    return EventsRecorded(accepted=len(events), delivered=delivered)

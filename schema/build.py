@@ -11,7 +11,6 @@ from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
 from domain.errors import InvalidArgument
-from resolvers.events import record_events
 from resolvers.recommendations import (
     item_related,
     popular_items,
@@ -21,7 +20,7 @@ from resolvers.recommendations import (
 from schema.document_cache import DocumentCache, DocumentStore
 from schema.entities import Entities, build_entities
 from schema.error_codes import ErrorCodes
-from schema.events import RecordEventsResult
+from schema.events import RecordEventsResult, record_events
 from schema.execution import SHARED_PLANS_MAX, ItemNames, SubgraphExecutionContext
 from schema.fields import Arg, install_direct_resolvers, resolver_field
 from schema.inputs import Inputs, build_inputs

@@ -4,6 +4,8 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers import events as recording
+
 
 @strawberry.input(
     description=(
@@ -47,3 +49,14 @@ class RecordEventsResult:
             "queued and will be delivered, with retries."
         )
     )
+
+
+async def record_events(
+    info: strawberry.Info,
+    session_id: str,
+    events: list[EventInput],
+    user_id: strawberry.ID | None = None,
+) -> RecordEventsResult:
+    """`Mutation.recordEvents`: Strawberry reads its arguments from this signature."""
+    recorded = await recording.record_events(info, session_id, events, user_id)
+    return RecordEventsResult(accepted=recorded.accepted, delivered=recorded.delivered)

@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 
-from schema.naming import enum_member, param_attr, param_field, type_name
+from resolvers.naming import enum_member, param_attr, param_field, type_name
 from settings import Field_, ParamType, Settings
 
 _PARAM_TYPES: dict[ParamType, Any] = {

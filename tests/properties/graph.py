@@ -13,7 +13,7 @@ from pathlib import Path
 import graphql
 import httpx
 
-from schema.naming import enum_member
+from resolvers.naming import enum_member
 
 # The fields that call Personalize, by owner: "user" / "item" entities, or the Query root.
 FIELDS: dict[str, str | None] = {

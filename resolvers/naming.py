@@ -1,4 +1,9 @@
-"""Names shared by the schema and the resolvers for things generated from configuration."""
+"""Names of the GraphQL things generated from configuration (use-case enum values, filter
+inputs and their fields).
+
+The schema generates inputs under these names and the resolvers read arguments by them,
+so they live in the lower of the two layers.
+"""
 
 import keyword
 
