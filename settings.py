@@ -104,9 +104,10 @@ class ServerSettings(_Section):
     request_id_header: str = "x-request-id"
     # On SIGTERM, requests in flight get this long to finish before connections close.
     shutdown_timeout: int = Field(default=10, ge=0, le=300)
-    # The compiled path for the operations a gateway sends (schema/operation_plans.py);
-    # off, graphql-core answers everything (same data and errors, more CPU and latency).
-    compiled_plans: bool = True
+    # The compiled path (schema/compiled/): compiled gateway operations, item lists and
+    # direct resolvers. Off, graphql-core and Strawberry answer everything (same data
+    # and errors, more CPU and latency).
+    compiled_path: bool = True
 
     @field_validator("shared_secret_header", "request_id_header")
     @classmethod

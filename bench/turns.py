@@ -1,7 +1,7 @@
 """Event-loop turns per query: graphql-core's path against the compiled one, side by side.
 
 ``python -m bench.turns`` (repo root, under a minute) runs the subgraph's app in this
-process twice, with `server.compiled_plans` on and off, against the emulator on loopback
+process twice, with `server.compiled_path` on and off, against the emulator on loopback
 (5 ms per call), and sends each page-shaped workload of `make bench` one query at a
 time. It prints the loop turns each query took from arrival to answer, and the CPU.
 
@@ -56,7 +56,7 @@ class TurnCounter:
 
 async def measure(compiled: bool, queries: int) -> dict[str, tuple[float, float]]:
     """Per workload: median turns per query and CPU ms per query."""
-    os.environ["SUBGRAPH_SERVER__COMPILED_PLANS"] = "true" if compiled else "false"
+    os.environ["SUBGRAPH_SERVER__COMPILED_PATH"] = "true" if compiled else "false"
     import server  # after the environment names the emulator
 
     app = server.create_app()

@@ -81,6 +81,15 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         self._max_calls = max_calls
         # On the time.monotonic clock: every call of the operation ends by then.
         self.deadline = deadline
+        # Whether any key has been asked for (`begin` is only for a fresh loader).
+        self._used = False
+        # The task of the latest call started for each key; a failed call forgets its
+        # key only while it is still that key's latest (see `_forget`).
+        self._latest: dict[RecommendationRequest, asyncio.Task[Answer]] = {}
+
+    def load(self, key: RecommendationRequest) -> "asyncio.Future[asyncio.Task[Answer]]":
+        self._used = True
+        return super().load(key)
 
     async def answer(self, key: RecommendationRequest) -> Answer:
         """The answer for `key`, sharing the call with every equal request of the operation."""
@@ -97,7 +106,7 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         """Every key's answer, or the task of its call, started now as one batch.
 
         For an operation whose keys are all known before any is awaited (the compiled
-        path, `schema.operation_plans`): no tick to wait for. The calls are the loader's
+        path, `schema.compiled`): no tick to wait for. The calls are the loader's
         own, so a later `answer` for one of these keys (a fallback's) joins its call.
         Stored answers are looked up per key given, as `answer` does per field (their
         hits are counted alike). `settled(key, outcome)` hears each call's answer or
@@ -106,8 +115,9 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         never ran: cancelled before it started). Only for a loader that has loaded
         nothing yet.
         """
-        if self._cache:
+        if self._used:
             raise RuntimeError("begin() is for a loader that has loaded nothing yet")
+        self._used = True
         found: list[Answer | RecommendationRequest] = []
         new: dict[RecommendationRequest, None] = {}
         for key in keys:
@@ -137,6 +147,7 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         # Created in field order, so the budget is spent in the order fields asked.
         tasks = [asyncio.ensure_future(self._call(key, settled)) for key in keys]
         for key, task in zip(keys, tasks, strict=True):
+            self._latest[key] = task
             task.add_done_callback(functools.partial(self._settled, key))
             if settled is not None:
                 task.add_done_callback(functools.partial(_tell, settled, key))
@@ -149,16 +160,10 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
             self._forget(key, task)
 
     def _forget(self, key: RecommendationRequest, task: "asyncio.Task[Answer]") -> None:
-        """Drop `key` if its entry is still `task`'s: a loop turn after a failure, a
-        fallback may already have started a new call for it."""
-        entry = self._cache.get(self.get_cache_key(key))
-        if (
-            entry is not None
-            and entry.done()
-            and not entry.cancelled()
-            and entry.exception() is None
-            and entry.result() is task
-        ):
+        """Drop `key` if its latest call is still `task`: a loop turn after a failure, a
+        fallback may already have asked for it again."""
+        if self._latest.get(key) is task:
+            del self._latest[key]
             self.clear(key)
 
     async def _call(self, key: RecommendationRequest, settled: "Settled | None" = None) -> Answer:
@@ -169,6 +174,8 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
             # Forgotten at once, not a loop turn later: a field that asks for this key
             # from now on (a fallback's) makes the call again, on either path, whatever
             # else settles in the same turn.
+            if self._latest.get(key) is asyncio.current_task():
+                del self._latest[key]
             self.clear(key)
             if settled is not None:
                 settled(key, exc)

@@ -5,7 +5,7 @@ Each one picks its use case, checks its arguments, builds one frozen request and
 the request's loader; nothing here talks to a backend directly.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -156,28 +156,30 @@ def user_ranked_items_request(
     )
 
 
+# Builds a field's request from its parent object, the settings and its converted
+# arguments, without awaiting anything.
 RequestBuilder = Callable[[Any, Settings, dict[str, Any]], RecommendationRequest]
-Resolver = Callable[..., Awaitable[RecommendationsView]]
-
-# Each field's request, built without awaiting anything, by its resolver: for the
-# compiled path (`schema.operation_plans`), which starts every call of an operation at once.
-REQUESTS: dict[Resolver, RequestBuilder] = {}
 
 
-def _resolver(build: RequestBuilder) -> Resolver:
-    """The field's resolver: its request, built by `build`, through the loader."""
+@dataclass(frozen=True, slots=True)
+class PersonalizeResolver:
+    """The resolver of a field that asks Personalize: its request, made by `build`,
+    through the operation's loader.
 
-    async def resolve(root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-        return await _load(info, build(root, info.context.settings, args))
+    `build` is exposed for the compiled path (`schema.compiled`), which builds every
+    request of an operation first and starts all its calls at once.
+    """
 
-    REQUESTS[resolve] = build
-    return resolve
+    build: RequestBuilder
+
+    async def __call__(self, root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
+        return await _load(info, self.build(root, info.context.settings, args))
 
 
-user_recommendations = _resolver(user_recommendations_request)
-item_related = _resolver(item_related_request)
-popular_items = _resolver(popular_items_request)
-user_ranked_items = _resolver(user_ranked_items_request)
+user_recommendations = PersonalizeResolver(user_recommendations_request)
+item_related = PersonalizeResolver(item_related_request)
+popular_items = PersonalizeResolver(popular_items_request)
+user_ranked_items = PersonalizeResolver(user_ranked_items_request)
 
 
 def _graph_context(settings: Settings, root: Any) -> dict[str, str]:

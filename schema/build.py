@@ -1,36 +1,35 @@
 """Schema assembly: configuration in, a federation schema out."""
 
-import logging
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules
-from strawberry.federation import Schema
-from strawberry.federation.schema import FederationAny
-from strawberry.types import ExecutionContext, Info
+from strawberry.extensions import AddValidationRules, SchemaExtension
 
-from domain.errors import InvalidArgument
+from domain.errors import ConfigurationError
 from resolvers.recommendations import (
     item_related,
     popular_items,
     user_ranked_items,
     user_recommendations,
 )
-from schema.document_cache import DocumentCache, DocumentStore
-from schema.entities import Entities, build_entities
+from schema.compiled import CompiledPath
+from schema.compiled.direct import install_direct_resolvers
+from schema.compiled.documents import DocumentCache, DocumentStore
+from schema.compiled.items import ItemNames
+from schema.compiled.lists import ItemLists, ItemListsExecutionContext
+from schema.entities import METADATA_TYPE, Entities, build_entities
 from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult, record_events
-from schema.execution import SHARED_PLANS_MAX, ItemNames, SubgraphExecutionContext
-from schema.fields import Arg, install_direct_resolvers, resolver_field
+from schema.fields import Arg, ResolverFields
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
-from schema.node_memo import NodeMemo
-from schema.operation_plans import OperationPlans
+from schema.strawberry_internals import federation_versions, graphql_schema
+from schema.subgraph_schema import SubgraphSchema
 from schema.types import ContextEntry
 from settings import Field_, Settings
 
-log = logging.getLogger(__name__)
 UNSET: Any = strawberry.UNSET
 
 _NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns item metadata)."
@@ -63,56 +62,6 @@ def _filtering(inputs: Inputs, *, promotion: bool) -> list[Arg]:
     return args
 
 
-class SubgraphSchema(Schema):
-    """The federation schema, with expected errors kept quiet and representations checked.
-
-    Client mistakes and upstream failures are expected and already coded; the unexpected
-    ones are logged once, with their traceback, by ErrorCodes.
-    """
-
-    # The entity types `_entities` resolves; set once the types exist.
-    entity_names: frozenset[str] = frozenset()
-    # The compiled path for the operations a gateway sends; None: graphql-core only.
-    operation_plans: "OperationPlans | None" = None
-
-    # Strawberry builds the `_entities` field from this signature: keep its annotations.
-    def entities_resolver(
-        self, info: Info, representations: list[FederationAny]
-    ) -> list[FederationAny]:
-        """Strawberry's resolver, after refusing representations it would crash on.
-
-        A representation that is not an object with the `__typename` of one of our
-        entities gets a coded error at its own index instead of failing the whole list.
-        """
-        results: list[Any] = [None] * len(representations)
-        raw: list[Any] = list(representations)
-        good: list[tuple[int, dict[str, Any]]] = []
-        for index, representation in enumerate(raw):
-            typename = (
-                representation.get("__typename") if isinstance(representation, dict) else None
-            )
-            if isinstance(typename, str) and typename in self.entity_names:
-                # Strawberry pops `__typename` from the dict it is given: give it a copy.
-                good.append((index, dict(representation)))
-            else:
-                names = ", ".join(sorted(self.entity_names))
-                results[index] = InvalidArgument(
-                    f"representations[{index}] must be an object whose __typename is one of {names}"
-                )
-        # Representations are `_Any` scalars: plain dicts at run time.
-        chosen: list[Any] = [r for _, r in good]
-        resolved = super().entities_resolver(info, chosen) if good else []
-        for (index, _), result in zip(good, resolved, strict=True):
-            results[index] = result
-        return results  # Exceptions in place: each becomes an error at its own index.
-
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        for error in errors:
-            log.debug("graphql error at %s: %s", error.path, error.message)
-
-
 def _mutation() -> type:
     """Mutation.recordEvents, present when an event tracker is configured."""
 
@@ -129,14 +78,19 @@ def _mutation() -> type:
     return Mutation
 
 
-def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSchema:
+def build_schema(
+    settings: Settings, *, observers: Sequence[type[SchemaExtension]] = ()
+) -> SubgraphSchema:
     """Generate types from configuration and assemble the federation schema.
 
-    `fast_lists=False` leaves every field to graphql-core and Strawberry (no list plans,
-    no direct resolvers, no compiled `_entities` path): the reference the fast paths are
+    `observers`: extensions that only watch operations and whose work the caller does
+    itself for compiled ones (see `schema.compiled`). With `server.compiled_path` off,
+    graphql-core and Strawberry answer every field: the reference the compiled path is
     tested against.
     """
+    compiled = settings.server.compiled_path
     inputs = build_inputs(settings)
+    fields = ResolverFields()
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
 
     # Fields owned by other subgraphs that become Personalize context (via @requires).
@@ -146,7 +100,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
     def user_fields(recommendations: type) -> dict[str, Any]:
         returns = recommendations | None
         return {
-            "recommendations": resolver_field(
+            "recommendations": fields.field(
                 user_recommendations,
                 name="recommendations",
                 args=_args(inputs, Field_.RECOMMENDATIONS, num_results=True)
@@ -155,7 +109,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
                 description="Items recommended for this user.",
                 requires=requires,
             ),
-            "ranked_items": resolver_field(
+            "ranked_items": fields.field(
                 user_ranked_items,
                 name="ranked_items",
                 args=[
@@ -171,7 +125,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
 
     def item_fields(recommendations: type) -> dict[str, Any]:
         return {
-            "related": resolver_field(
+            "related": fields.field(
                 item_related,
                 name="related",
                 args=[
@@ -187,7 +141,7 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
     entities: Entities = build_entities(settings.federation, user_fields, item_fields)
 
     query_cls = type("Query", (), {"__module__": __name__})
-    query_cls.popular_items = resolver_field(  # type: ignore[attr-defined]
+    query_cls.popular_items = fields.field(  # type: ignore[attr-defined]
         popular_items,
         name="popular_items",
         args=[
@@ -203,45 +157,52 @@ def build_schema(settings: Settings, *, fast_lists: bool = True) -> SubgraphSche
 
     # Built once: the same rule classes every time keep the validation cache's key stable.
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
-    max_tokens = settings.limits.max_tokens
     documents = DocumentStore()
-    execution = type(
-        "SubgraphExecutionContext",
-        (SubgraphExecutionContext,),
-        {
-            "item_type_name": settings.federation.item_type,
-            "item_key": settings.federation.item_key,
-            "shared_plans": NodeMemo(SHARED_PLANS_MAX),
-        },
-    )
+    federation = settings.federation
+    check_federation_version(federation.version)
     schema = SubgraphSchema(
         query=query,
         mutation=mutation,
         types=[entities.user, entities.item],
-        federation_version=settings.federation.version,
+        federation_version=federation.version,
         # Order matters: the rules and the token limit are set in on_operation, before
-        # the document cache parses or validates anything.
+        # the document cache parses or validates anything. Partials, not lambdas: the
+        # compiled path checks that it knows every extension's class.
         extensions=[
             ErrorCodes,
-            lambda: TokenLimit(max_tokens),
-            lambda: AddValidationRules(rules),
-            lambda: DocumentCache(documents),
+            functools.partial(TokenLimit, settings.limits.max_tokens),
+            functools.partial(AddValidationRules, rules),
+            functools.partial(DocumentCache, documents),
+            *observers,
         ],
-        execution_context_class=execution if fast_lists else None,
+        execution_context_class=ItemListsExecutionContext if compiled else None,
+        entity_names=frozenset({federation.user_type, federation.item_type}),
     )
-    federation = settings.federation
-    schema.entity_names = frozenset({federation.user_type, federation.item_type})
-    if fast_lists:
-        install_direct_resolvers(schema)
-    if fast_lists and settings.server.compiled_plans:
-        schema.operation_plans = OperationPlans(
+    if compiled:
+        names = ItemNames(METADATA_TYPE, federation.item_type, federation.item_key)
+        ItemLists(names).install(graphql_schema(schema))
+        install_direct_resolvers(schema, fields)
+        schema.compiled = CompiledPath(
             schema,
+            fields,
             documents,
-            ItemNames(
-                SubgraphExecutionContext.metadata_type_name,
-                federation.item_type,
-                federation.item_key,
-            ),
+            names,
             {federation.user_type: federation.user_key, federation.item_type: federation.item_key},
+            known_extensions=(
+                ErrorCodes,
+                TokenLimit,
+                AddValidationRules,
+                DocumentCache,
+                *observers,
+            ),
         )
     return schema
+
+
+def check_federation_version(version: str) -> None:
+    """Refuse, at start-up, a federation version this Strawberry cannot link."""
+    known = federation_versions()
+    if version not in known:
+        raise ConfigurationError(
+            f"federation.version {version!r} is not one Strawberry supports ({', '.join(known)})"
+        )

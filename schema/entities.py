@@ -16,6 +16,9 @@ from domain.errors import InvalidArgument
 from schema.types import MetadataEntry, RecommendationSource
 from settings import FederationSettings
 
+# The GraphQL name of MetadataEntry, for the fast paths that build it themselves.
+METADATA_TYPE = "MetadataEntry"
+
 
 @dataclass(frozen=True)
 class Entities:

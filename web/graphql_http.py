@@ -11,7 +11,7 @@
 
 It replaces Strawberry's ASGI view, whose HTTP errors are plain text and whose status
 codes do not follow the media type; execution is Strawberry's `schema.execute`, or the
-compiled path (`schema.operation_plans`) for the operations a gateway sends.
+compiled path (`schema.compiled`) for the operations a gateway sends.
 """
 
 import hmac
@@ -32,8 +32,8 @@ from strawberry.types.graphql import OperationType
 from domain.errors import ErrorCode
 from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
-from schema.operation_plans import OperationPlans
-from settings import Settings
+from schema.compiled import CompiledPath
+from settings import ServerSettings
 from web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -114,19 +114,21 @@ class GraphQLEndpoint:
     def __init__(
         self,
         schema: Any,
-        settings: Settings,
         context: Callable[[Request], Context],
+        *,
+        server: ServerSettings,
+        max_body_bytes: int,
+        compiled: CompiledPath | None = None,
         observer: OperationObserver | None = None,
     ) -> None:
         self._schema = schema
-        # The compiled path, when the schema has one (tests may give a plain schema).
-        self._plans: OperationPlans | None = getattr(schema, "operation_plans", None)
+        # The compiled path for gateway operations; None: graphql-core answers all.
+        self._compiled = compiled
         # Counts, times and traces each request; None in tests of the endpoint alone.
         self._observer = observer
         self._context = context
-        self._max_body = settings.limits.max_body_bytes
-        self._ide = get_graphql_ide_html("graphiql") if settings.server.graphiql else None
-        server = settings.server
+        self._max_body = max_body_bytes
+        self._ide = get_graphql_ide_html("graphiql") if server.graphiql else None
         self._secret_header = server.shared_secret_header
         self._secret = (
             server.shared_secret.get_secret_value().encode() if server.shared_secret else None
@@ -269,8 +271,8 @@ class GraphQLEndpoint:
         if extensions is not None and not isinstance(extensions, dict):
             raise RequestError(400, ErrorCode.BAD_REQUEST, "`extensions` must be an object")
         context = self._context(request)
-        if self._plans is not None:
-            compiled = await self._plans.execute(query, variables, operation_name, context)
+        if self._compiled is not None:
+            compiled = await self._compiled.execute(query, variables, operation_name, context)
             if compiled is not None:
                 record.name, record.type = compiled[1], OperationType.QUERY.value
                 return compiled[0]

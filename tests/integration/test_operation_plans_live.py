@@ -57,7 +57,7 @@ async def test_a_cancelled_operation_leaves_its_shared_call_to_the_others(
     stack: Stack, fresh_emulator: Emulator
 ) -> None:
     schema = build_schema(stack[0])
-    plans = schema.operation_plans
+    plans = schema.compiled
     assert plans is not None
     # graphql-core answers the document once; from then on its plan does.
     await schema.execute(QUERY, variable_values=VARIABLES, context_value=_context(stack))

@@ -18,8 +18,9 @@ from backends.local import LocalBackend
 from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
-from schema.execution import compile_items
+from schema.compiled.items import compile_items
 from settings import Settings, load_settings
+from tests.schema.reference import graphql_core_only
 
 USERS = '{__typename: "User", id: "user-0007"}, {__typename: "User", id: "user-0042"}'
 QUERIES = [
@@ -95,7 +96,7 @@ async def test_the_fast_path_answers_what_graphql_core_answers(
     fast = await answer(build_schema(settings), settings, backend, query)
     # The fast path really built lists for this query.
     assert plans_looked_up() > before
-    general = await answer(build_schema(settings, fast_lists=False), settings, backend, query)
+    general = await answer(build_schema(graphql_core_only(settings)), settings, backend, query)
     assert fast == general
     assert b'"item-' in fast
 
@@ -105,7 +106,7 @@ async def test_metadata_lists_match_too(
 ) -> None:
     settings, query = with_columns
     fast = await answer(build_schema(settings), settings, backend, query)
-    general = await answer(build_schema(settings, fast_lists=False), settings, backend, query)
+    general = await answer(build_schema(graphql_core_only(settings)), settings, backend, query)
     assert fast == general
     assert b'"key":"CATEGORY"' in fast
 
@@ -167,7 +168,7 @@ async def test_fallback_answers_match_too(backend: LocalBackend) -> None:
         ... on User { recommendations(useCase: BROKEN, numResults: 2) {
           __typename source recommendationId items { itemId item { id } } } } } }"""
     fast = await answer(build_schema(broken), broken, backend, query)
-    general = await answer(build_schema(broken, fast_lists=False), broken, backend, query)
+    general = await answer(build_schema(graphql_core_only(broken)), broken, backend, query)
     assert fast == general
     assert b'"source":"FALLBACK","recommendationId":null' in fast
 
@@ -184,7 +185,7 @@ async def test_plans_of_directive_free_selections_are_kept_across_operations(
     # Found by the identity of the cached document's field nodes: nothing was rebuilt.
     assert plans_looked_up() == before
     assert second == first
-    general = build_schema(settings, fast_lists=False)
+    general = build_schema(graphql_core_only(settings))
     assert second == await answer(general, settings, backend, query)
 
 
@@ -204,7 +205,7 @@ async def test_selections_that_depend_on_variables_follow_them(
     backend: LocalBackend, query: str
 ) -> None:
     settings = load_settings()
-    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
+    fast, general = build_schema(settings), build_schema(graphql_core_only(settings))
     # The same document on one schema, its variables flipping between operations.
     seen = set()
     for yes in (True, False, True, False):
@@ -231,7 +232,7 @@ def test_every_personalize_field_gets_a_direct_resolver() -> None:
         "Query.popularItems",
     }
     # The reference schema keeps Strawberry's resolvers.
-    general = build_schema(settings, fast_lists=False)
+    general = build_schema(graphql_core_only(settings))
     assert not any(
         getattr(field.resolve, "__qualname__", "").startswith("_direct.")
         for graphql_type in general._schema.type_map.values()
@@ -244,7 +245,7 @@ async def test_arguments_follow_their_variables_and_literals_are_kept(
     backend: LocalBackend,
 ) -> None:
     settings = load_settings()
-    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
+    fast, general = build_schema(settings), build_schema(graphql_core_only(settings))
     # numResults from a variable, the filter a literal: converted on every call.
     query = """query($n: Int!) { popularItems(numResults: $n,
         filter: {maxPrice: {maxPrice: 30}}) { items { itemId } }

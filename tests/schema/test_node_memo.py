@@ -6,8 +6,8 @@ from graphql import Source, parse
 
 from backends.local import LocalBackend
 from schema.build import build_schema
-from schema.document_cache import DocumentStore
-from schema.node_memo import NodeMemo
+from schema.compiled.documents import DocumentStore
+from schema.compiled.node_memo import NodeMemo
 from settings import load_settings
 from tests.schema.test_fast_path import answer
 

@@ -21,6 +21,7 @@ from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
+from tests.schema.reference import graphql_core_only
 
 RECOMMENDATION_ID = re.compile(rb'"recommendationId":"[^"]*"')
 
@@ -96,13 +97,13 @@ async def both(
 ) -> bytes:
     """The compiled path's answer, checked equal to the reference's; repeated runs
     reuse the plan."""
-    fast, general = build_schema(settings), build_schema(settings, fast_lists=False)
-    plans = fast.operation_plans
+    fast, general = build_schema(settings), build_schema(graphql_core_only(settings))
+    plans = fast.compiled
     assert plans is not None
     # Not compiled before graphql-core has parsed and validated the document once.
-    assert plans.plan_for(query, None) is None
+    assert plans.operation_for(query, None) is None
     await fast.execute(query, variable_values=variables, context_value=_context(settings, backend))
-    plan = plans.plan_for(query, None)
+    plan = plans.operation_for(query, None)
     assert plan is not None
     shown = b""
     for _ in range(repeat):
@@ -110,7 +111,7 @@ async def both(
             query, variables, None, _context(settings, backend, max_calls)
         )
         assert compiled is not None
-        assert plans.plan_for(query, None) is plan
+        assert plans.operation_for(query, None) is plan
         reference = await general.execute(
             query,
             variable_values=variables,
@@ -245,11 +246,11 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
 ) -> None:
     settings = load_settings()
     fast = build_schema(settings)
-    plans = fast.operation_plans
+    plans = fast.compiled
     assert plans is not None
     good = HOME_VARIABLES if query == HOME else PRODUCT_VARIABLES
     await fast.execute(query, variable_values=good, context_value=_context(settings, backend))
-    assert plans.plan_for(query, None) is not None
+    assert plans.operation_for(query, None) is not None
     batches: list[int] = []
     guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
     context = Context(
@@ -293,8 +294,8 @@ async def test_other_operations_are_not_compiled(backend: LocalBackend, query: s
     await fast.execute(
         query, variable_values={"yes": True}, context_value=_context(settings, backend)
     )
-    assert fast.operation_plans is not None
-    assert fast.operation_plans.plan_for(query, None) is None
+    assert fast.compiled is not None
+    assert fast.compiled.operation_for(query, None) is None
 
 
 async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> None:
@@ -303,8 +304,8 @@ async def test_an_invalid_document_is_never_compiled(backend: LocalBackend) -> N
     query = """{ _entities(representations: []) { ... on User { nope } } }"""
     result = await fast.execute(query, context_value=_context(settings, backend))
     assert result.errors
-    assert fast.operation_plans is not None
-    assert fast.operation_plans.plan_for(query, None) is None
+    assert fast.compiled is not None
+    assert fast.compiled.operation_for(query, None) is None
 
 
 async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
@@ -335,15 +336,15 @@ async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
     before = hits()
     await fast.execute(query, context_value=context())
     through_graphql_core = hits() - before
-    assert fast.operation_plans is not None
-    assert await fast.operation_plans.execute(query, None, None, context()) is not None
+    assert fast.compiled is not None
+    assert await fast.compiled.execute(query, None, None, context()) is not None
     assert hits() - before - through_graphql_core == through_graphql_core == 2
 
 
 async def test_operation_names_that_match_nothing_keep_nothing(backend: LocalBackend) -> None:
     settings = load_settings()
     fast = build_schema(settings)
-    plans = fast.operation_plans
+    plans = fast.compiled
     assert plans is not None
     query = HOME + "\nquery Other { popularItems { items { itemId } } }"
     for name in ("Home", "Other"):
@@ -353,14 +354,14 @@ async def test_operation_names_that_match_nothing_keep_nothing(backend: LocalBac
             operation_name=name,
             context_value=_context(settings, backend),
         )
-        assert plans.plan_for(query, name) is not None
+        assert plans.operation_for(query, name) is not None
     for n in range(200):
-        assert plans.plan_for(query, f"Nope{n}") is None
+        assert plans.operation_for(query, f"Nope{n}") is None
     # Two operations, so no plan without a name either.
-    assert plans.plan_for(query, None) is None
+    assert plans.operation_for(query, None) is None
     entry = plans._documents.get(query)
     assert entry is not None
-    assert set(entry.plans) == {"Home", "Other"}
+    assert set(entry.compiled) == {"Home", "Other"}
 
 
 async def test_fallback_chains_through_failed_siblings_answer_the_same(
@@ -395,10 +396,10 @@ async def test_fallback_chains_through_failed_siblings_answer_the_same(
         loaders = operation_loaders(guarded, max_calls=4, deadline_s=5.0)
         return Context(loaders=loaders, settings=chained)
 
-    fast, general = build_schema(chained), build_schema(chained, fast_lists=False)
+    fast, general = build_schema(chained), build_schema(graphql_core_only(chained))
     await fast.execute(query, context_value=context())
-    assert fast.operation_plans is not None
-    compiled = await fast.operation_plans.execute(query, None, None, context())
+    assert fast.compiled is not None
+    compiled = await fast.compiled.execute(query, None, None, context())
     assert compiled is not None
     reference = await general.execute(query, context_value=context())
     assert _shown(compiled[0]) == _shown(reference)
@@ -408,6 +409,6 @@ async def test_fallback_chains_through_failed_siblings_answer_the_same(
 
 def test_the_compiled_path_can_be_switched_off() -> None:
     settings = load_settings()
-    server = settings.server.model_copy(update={"compiled_plans": False})
-    assert build_schema(settings.model_copy(update={"server": server})).operation_plans is None
-    assert build_schema(settings).operation_plans is not None
+    server = settings.server.model_copy(update={"compiled_path": False})
+    assert build_schema(settings.model_copy(update={"server": server})).compiled is None
+    assert build_schema(settings).compiled is not None

@@ -1,10 +1,10 @@
 """Parse and validate each distinct document once, keyed by its text.
 
-Gateways send the same few operations over and over; parsing and validating one costs
-about 1.7 ms. Strawberry's ParserCache raises syntax errors while extension hooks are
-being entered (which skips ErrorCodes), and its ValidationCache hashes the whole
-document tree on every lookup; this cache keys both on the query text instead, and
-never raises: a document that does not parse is simply not cached.
+Gateways send the same few operations over and over, and parsing and validating are a
+large share of a small operation's work. Strawberry's ParserCache raises syntax errors
+while extension hooks are being entered (which skips ErrorCodes), and its
+ValidationCache hashes the whole document tree on every lookup; this cache keys both on
+the query text instead, and never raises: a document that does not parse is simply not cached.
 """
 
 from collections import OrderedDict
@@ -17,13 +17,15 @@ from strawberry.extensions import SchemaExtension
 
 
 @dataclass
-class _Entry:
+class CachedDocument:
+    """One query text, parsed; its validation errors; its compiled operations."""
+
     document: DocumentNode
     # None until the document has been validated against this schema's rules.
     errors: list[GraphQLError] | None = None
-    # The compiled path's plans for this document, by operation name (`schema.operation_plans`;
-    # a None plan: that operation is graphql-core's).
-    plans: dict[str | None, Any] = field(default_factory=dict)
+    # The compiled path's operations of this document, by operation name
+    # (`schema.compiled.planning`; None: that operation is graphql-core's).
+    compiled: dict[str | None, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,16 +33,16 @@ class DocumentStore:
     """The shared LRU of parsed (and validated) documents of one schema."""
 
     maxsize: int = 512
-    entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
+    entries: OrderedDict[str, CachedDocument] = field(default_factory=OrderedDict)
 
-    def get(self, query: str) -> _Entry | None:
+    def get(self, query: str) -> CachedDocument | None:
         entry = self.entries.get(query)
         if entry is not None:
             self.entries.move_to_end(query)
         return entry
 
-    def put(self, query: str, document: DocumentNode) -> _Entry:
-        entry = _Entry(document)
+    def put(self, query: str, document: DocumentNode) -> CachedDocument:
+        entry = CachedDocument(document)
         self.entries[query] = entry
         if len(self.entries) > self.maxsize:
             self.entries.popitem(last=False)
@@ -52,7 +54,7 @@ class DocumentCache(SchemaExtension):
 
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
-        self._entry: _Entry | None = None
+        self._entry: CachedDocument | None = None
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
