@@ -26,7 +26,7 @@ from typing import Any
 
 import uvloop
 
-from bench.service import _emulator, _running
+from bench.processes import running, start_emulator
 from bench.workloads import WORKLOADS
 from tests.servers import AWS_TEST_ENV
 
@@ -95,8 +95,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    emulator, url = _emulator(logs, 0.0)
-    with _running([emulator]):
+    emulator, url = start_emulator(logs, 0.0)
+    with running([emulator]):
         os.environ.update(AWS_TEST_ENV)
         os.environ["SUBGRAPH_BACKEND"] = "personalize"
         os.environ["SUBGRAPH_PERSONALIZE__ENDPOINT_URL"] = url

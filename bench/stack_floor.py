@@ -20,7 +20,7 @@ It checks that bare and service answer the same data, then drives the home workl
 at each concurrency against each server in turn (same query stream, 1 s unmeasured
 first), and prints per cell the latency over the delay, the server's CPU per query
 and the emulator's share of a core, then the service's numbers against the bare
-one's at each concurrency. The cells are those of `make bench` (`bench.service.run_cell`).
+one's at each concurrency. The cells are those of `make bench` (`bench.measurement.run_cell`).
 """
 
 from __future__ import annotations
@@ -34,19 +34,18 @@ from pathlib import Path
 
 import uvloop
 
-from bench.service import (
-    HOME_P99_OVERHEAD_MAX_MS,
-    Cell,
+from bench.answers import same_data
+from bench.checks import HOME_P99_OVERHEAD_MAX_MS
+from bench.measurement import Cell, run_cell
+from bench.processes import (
     Target,
-    _bare,
-    _emulator,
-    _ideal_backend,
-    _running,
-    _service,
-    run_cell,
-    same_data,
-    where,
+    running,
+    start_bare,
+    start_emulator,
+    start_ideal_backend,
+    start_service,
 )
+from bench.provenance import where
 from bench.workloads import HOME
 
 
@@ -148,25 +147,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with ExitStack() as stack:
         if args.backend == "ideal":
-            emulator, emulator_url = _ideal_backend(logs, args.delay_ms)
+            emulator, emulator_url = start_ideal_backend(logs, args.delay_ms)
         else:
-            emulator, emulator_url = _emulator(logs, args.delay_ms)
-        bare, bare_url = _bare("bare", logs, emulator_url, 0.0)
+            emulator, emulator_url = start_emulator(logs, args.delay_ms)
+        bare, bare_url = start_bare("bare", logs, emulator_url, 0.0)
         procs = [emulator, bare]
         urls = [("bare", bare, bare_url)]
         if args.burn_ms > 0:
             burnt_name = f"bare + {args.burn_ms:g} ms"
-            burnt, burnt_url = _bare(burnt_name, logs, emulator_url, args.burn_ms)
+            burnt, burnt_url = start_bare(burnt_name, logs, emulator_url, args.burn_ms)
             procs.append(burnt)
             urls.append((burnt_name, burnt, burnt_url))
         services = []
         for n in args.workers:
             name = "service" if n == 1 else f"service, {n} workers"
-            service, service_url = _service(name, logs, emulator_url, {"WORKERS": str(n)})
+            service, service_url = start_service(name, logs, emulator_url, {"WORKERS": str(n)})
             procs.append(service)
             urls.append((name, service, service_url))
             services.append(name)
-        stack.enter_context(_running(procs))
+        stack.enter_context(running(procs))
         targets = [Target(name, f"{url}/graphql", p.proc.pid) for name, p, url in urls]
         difference = same_data(HOME, targets[-1], targets[0])
         print(

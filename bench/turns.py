@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.idle_cost import _query
-from bench.service import _emulator, _running
+from bench.processes import running, start_emulator
 from bench.workloads import WORKLOADS
 from tests.servers import AWS_TEST_ENV
 
@@ -89,8 +89,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100, help="per workload and path")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-turns-"))
-    emulator, url = _emulator(logs, DELAY_MS)
-    with _running([emulator]):
+    emulator, url = start_emulator(logs, DELAY_MS)
+    with running([emulator]):
         os.environ.update(AWS_TEST_ENV)
         os.environ["SUBGRAPH_BACKEND"] = "personalize"
         os.environ["SUBGRAPH_PERSONALIZE__ENDPOINT_URL"] = url
