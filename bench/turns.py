@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.idle_cost import _query
+from bench.idle_cost import asgi_query
 from bench.processes import running, start_emulator
 from bench.workloads import WORKLOADS
 from tests.servers import AWS_TEST_ENV
@@ -69,13 +69,13 @@ async def measure(compiled: bool, queries: int) -> dict[str, tuple[float, float]
                 workload = WORKLOADS[name]
                 rng = random.Random(11)
                 for _ in range(10):  # connections, caches and plans in place first
-                    await _query(app, workload.payload(rng))
+                    await asgi_query(app, workload.payload(rng))
                 turns: list[int] = []
                 cpu = 0.0
                 for _ in range(queries):
                     body = workload.payload(rng)
                     before, started = counter.turns, time.process_time()
-                    await _query(app, body)
+                    await asgi_query(app, body)
                     cpu += time.process_time() - started
                     turns.append(counter.turns - before)
                 found[name] = (statistics.median(turns), cpu * 1000 / queries)
