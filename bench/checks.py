@@ -11,7 +11,11 @@ from bench.report import Report, fmt
 from bench.workloads import BATCH_WARM
 
 FLOOR_RATIO_MAX = 10.0
-HOME_P99_OVERHEAD_MAX_MS = 5.0
+# The home page against the bare server (bench.bare_home) in the same run and cell: its
+# p99 over the delay was 5.1-7.2 ms on this 2-core machine, so a fixed bound of 5 ms
+# was one no server here met; what the service may add is the question.
+HOME_P99_OVER_BARE_MAX_MS = 3.0
+HOME_CPU_OVER_BARE_MAX = 3.0
 HOME_QPS_RATIO_MIN = 3.0
 CACHE_SAVING_MIN = 0.5
 # batch-warm compares like for like only when its queries make no Personalize calls.
@@ -96,39 +100,46 @@ def _batch_cold(report: Report, c8: int) -> tuple[str, str] | None:
     )
 
 
+def _signed(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:+.2f}"
+
+
 def _home_p99(report: Report, c8: int) -> tuple[str, str] | None:
-    table_home = report.cell("service", "home", c8)
-    home = report.home_check or table_home
+    home, bare = report.home_check, report.bare_check
+    bound = (
+        f"home at c={c8}, service vs the bare server: p99 over the {report.delay_ms:g} ms "
+        f"backend delay <= bare's + {HOME_P99_OVER_BARE_MAX_MS:g} ms, and CPU/query "
+        f"<= {HOME_CPU_OVER_BARE_MAX:g}x bare's"
+    )
     if home is None:
         return None
-    p99 = home.overhead_ms(0.99)
-    one = report.cell("service", "home", 1)
-    cell_note = ""
-    if report.home_check is not None and table_home is not None:
-        cell_note = (
+    if bare is None:
+        return "SKIP", f"{bound}: needs the bare server's cell"
+    p99, bare_p99 = home.overhead_ms(0.99), bare.overhead_ms(0.99)
+    over = p99 - bare_p99
+    cpu_ratio = _ratio(home.cpu_ms_per_query, bare.cpu_ms_per_query)
+    table_home = report.cell("service", "home", c8)
+    table_note = ""
+    if table_home is not None:
+        table_note = (
             f"; the table's {table_home.queries:,}-query cell: "
             f"p99 {fmt(table_home.overhead_ms(0.99), 2)} ms"
         )
-    bare_note = ""
-    if report.bare_check is not None:
-        bare = report.bare_check
-        bare_note = (
-            f". The bare server (bench.bare_home: HTTP, the 4 calls and orjson, no "
-            f"GraphQL) in the same cell after it: p99 {fmt(bare.overhead_ms(0.99), 2)} "
-            f"ms, p50 {fmt(bare.overhead_ms(0.5), 2)} ms, "
-            f"{fmt(bare.cpu_ms_per_query, 2)} CPU ms/query"
-        )
+    one = report.cell("service", "home", 1)
     return (
-        _verdict(p99 <= HOME_P99_OVERHEAD_MAX_MS),
-        f"home p99 latency over the {report.delay_ms:g} ms backend delay <= "
-        f"{HOME_P99_OVERHEAD_MAX_MS:g} ms at c={c8}: {fmt(p99, 2)} ms over "
-        f"{home.queries:,} queries (p50 {fmt(home.overhead_ms(0.5), 2)} ms, p90 "
-        f"{fmt(home.overhead_ms(0.9), 2)} ms{cell_note}; c=1: p50 "
+        _verdict(over <= HOME_P99_OVER_BARE_MAX_MS and cpu_ratio <= HOME_CPU_OVER_BARE_MAX),
+        f"{bound}: p99 service {fmt(p99, 2)} ms vs bare {fmt(bare_p99, 2)} ms -> "
+        f"{_signed(over)} ms; CPU service {fmt(home.cpu_ms_per_query, 2)} ms vs bare "
+        f"{fmt(bare.cpu_ms_per_query, 2)} ms -> {fmt(cpu_ratio)}x (service: "
+        f"{home.queries:,} queries, p50 {fmt(home.overhead_ms(0.5), 2)} ms, p90 "
+        f"{fmt(home.overhead_ms(0.9), 2)} ms{table_note}; c=1: p50 "
         f"{fmt(one.overhead_ms(0.5), 2) if one else 'n/a'} ms; the server busy "
         f"{fmt(home.server_cpu_s / home.seconds * 100, 0)}% of a core at "
-        f"{fmt(home.qps)} q/s, {fmt(home.cpu_ms_per_query, 2)} CPU ms/query, the "
-        f"emulator "
-        f"{fmt(home.emulator_cpu_s / home.seconds * 100, 0)}%){bare_note}",
+        f"{fmt(home.qps)} q/s, the emulator "
+        f"{fmt(home.emulator_cpu_s / home.seconds * 100, 0)}%. bare, bench.bare_home "
+        f"(HTTP, the 4 calls and orjson, no GraphQL), the same cell after it: "
+        f"{bare.queries:,} queries, p50 {fmt(bare.overhead_ms(0.5), 2)} ms, p90 "
+        f"{fmt(bare.overhead_ms(0.9), 2)} ms)",
     )
 
 

@@ -49,7 +49,8 @@ class Report:
     service_client: str = "aioboto3"
     # The home p99 check's own, longer cell (the service only).
     home_check: Cell | None = None
-    # The same cell against bench.bare_home: the stack's own p99, no GraphQL.
+    # The same cell against bench.bare_home, the check's other side: the stack's own
+    # p99 and CPU, no GraphQL.
     bare_check: Cell | None = None
 
     @property

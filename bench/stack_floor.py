@@ -3,10 +3,12 @@
 ``python -m bench.stack_floor [--seconds 15] [--concurrency 1,8] [--burn-ms 0.4] [--workers 1,2]``
 (repo root, about 2 minutes)
 
-`make bench` checks the home page's p99 over the backend delay at concurrency 8
-against 5 ms. This asks how much of that any Python server on this machine and stack
-spends before doing GraphQL at all. Against one emulator (`--delay-ms`, 20 ms as in
-`make bench`) it starts, as real processes on loopback:
+This asks how much of the home page's p99 over the backend delay any Python server on
+this machine and stack spends before doing GraphQL at all (`make bench` used to hold
+it to 5 ms, which not even the bare server met here; it now checks the service
+against the bare server, within 3 ms of its p99 and 3x its CPU per query). Against one
+emulator (`--delay-ms`, 20 ms as in `make bench`) it starts, as real processes on
+loopback:
 
 - **bare**: `python -m bench.bare_home`, a raw ASGI app on uvicorn that makes the
   home page's 4 Personalize calls and builds the answer with orjson: no GraphQL, no
@@ -35,7 +37,7 @@ from pathlib import Path
 import uvloop
 
 from bench.answers import same_data
-from bench.checks import HOME_P99_OVERHEAD_MAX_MS
+from bench.checks import HOME_CPU_OVER_BARE_MAX, HOME_P99_OVER_BARE_MAX_MS
 from bench.measurement import Cell, run_cell
 from bench.processes import (
     Target,
@@ -97,7 +99,9 @@ def _reading(cells: Sequence[Cell], names: Sequence[str], services: Sequence[str
             continue
         lines.append(
             f"c={c}: bare: p99 {bare.overhead_ms(0.99):.1f} ms, p50 {bare.overhead_ms(0.5):.1f}"
-            f" ms over the delay (the bound on the p99: {HOME_P99_OVERHEAD_MAX_MS:g} ms)"
+            f" ms over the delay (make bench's check: the service's p99 at most "
+            f"{HOME_P99_OVER_BARE_MAX_MS:g} ms above, its CPU at most "
+            f"{HOME_CPU_OVER_BARE_MAX:g}x)"
         )
         for name in names[1:]:
             cell = by.get((name, c))
