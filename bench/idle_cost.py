@@ -26,7 +26,7 @@ from typing import Any
 
 import uvloop
 
-from bench.service import _emulator, _running
+from bench.processes import running, start_emulator
 from bench.workloads import WORKLOADS
 from tests.servers import AWS_TEST_ENV
 
@@ -34,7 +34,7 @@ RESTS_MS = (0.0, 2.0, 20.0)
 HEADERS = [(b"host", b"bench"), (b"content-type", b"application/json")]
 
 
-async def _query(app: Any, body: bytes) -> None:
+async def asgi_query(app: Any, body: bytes) -> None:
     """One POST /graphql through the ASGI app; the answer must be a 200."""
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict[str, Any]] = []
@@ -75,7 +75,7 @@ async def measure(queries: int, rounds: int) -> dict[float, float]:
     spent = dict.fromkeys(RESTS_MS, 0.0)
     async with app.router.lifespan_context(app):
         for _ in range(50):  # connections, caches and plans warm before measuring
-            await _query(app, home.payload(rng))
+            await asgi_query(app, home.payload(rng))
         for round_ in range(rounds):
             # Each round starts with a different rest, so drift over the run cancels out.
             order = RESTS_MS[round_ % len(RESTS_MS) :] + RESTS_MS[: round_ % len(RESTS_MS)]
@@ -84,7 +84,7 @@ async def measure(queries: int, rounds: int) -> dict[float, float]:
                 for body in bodies:
                     await asyncio.sleep(rest / 1000)
                     started = time.process_time()
-                    await _query(app, body)
+                    await asgi_query(app, body)
                     spent[rest] += time.process_time() - started
     return {rest: total * 1000 / (queries * rounds) for rest, total in spent.items()}
 
@@ -95,8 +95,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    emulator, url = _emulator(logs, 0.0)
-    with _running([emulator]):
+    emulator, url = start_emulator(logs, 0.0)
+    with running([emulator]):
         os.environ.update(AWS_TEST_ENV)
         os.environ["SUBGRAPH_BACKEND"] = "personalize"
         os.environ["SUBGRAPH_PERSONALIZE__ENDPOINT_URL"] = url

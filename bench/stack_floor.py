@@ -3,10 +3,12 @@
 ``python -m bench.stack_floor [--seconds 15] [--concurrency 1,8] [--burn-ms 0.4] [--workers 1,2]``
 (repo root, about 2 minutes)
 
-`make bench` checks the home page's p99 over the backend delay at concurrency 8
-against 5 ms. This asks how much of that any Python server on this machine and stack
-spends before doing GraphQL at all. Against one emulator (`--delay-ms`, 20 ms as in
-`make bench`) it starts, as real processes on loopback:
+This asks how much of the home page's p99 over the backend delay any Python server on
+this machine and stack spends before doing GraphQL at all (`make bench` used to hold
+it to 5 ms, which not even the bare server met here; it now checks the service
+against the bare server, within 3 ms of its p99 and 3x its CPU per query). Against one
+emulator (`--delay-ms`, 20 ms as in `make bench`) it starts, as real processes on
+loopback:
 
 - **bare**: `python -m bench.bare_home`, a raw ASGI app on uvicorn that makes the
   home page's 4 Personalize calls and builds the answer with orjson: no GraphQL, no
@@ -20,7 +22,7 @@ It checks that bare and service answer the same data, then drives the home workl
 at each concurrency against each server in turn (same query stream, 1 s unmeasured
 first), and prints per cell the latency over the delay, the server's CPU per query
 and the emulator's share of a core, then the service's numbers against the bare
-one's at each concurrency. The cells are those of `make bench` (`bench.service.run_cell`).
+one's at each concurrency. The cells are those of `make bench` (`bench.measurement.run_cell`).
 """
 
 from __future__ import annotations
@@ -34,19 +36,18 @@ from pathlib import Path
 
 import uvloop
 
-from bench.service import (
-    HOME_P99_OVERHEAD_MAX_MS,
-    Cell,
+from bench.answers import same_data
+from bench.checks import HOME_CPU_OVER_BARE_MAX, HOME_P99_OVER_BARE_MAX_MS
+from bench.measurement import Cell, run_cell
+from bench.processes import (
     Target,
-    _bare,
-    _emulator,
-    _ideal_backend,
-    _running,
-    _service,
-    run_cell,
-    same_data,
-    where,
+    running,
+    start_bare,
+    start_emulator,
+    start_ideal_backend,
+    start_service,
 )
+from bench.provenance import where
 from bench.workloads import HOME
 
 
@@ -98,7 +99,9 @@ def _reading(cells: Sequence[Cell], names: Sequence[str], services: Sequence[str
             continue
         lines.append(
             f"c={c}: bare: p99 {bare.overhead_ms(0.99):.1f} ms, p50 {bare.overhead_ms(0.5):.1f}"
-            f" ms over the delay (the bound on the p99: {HOME_P99_OVERHEAD_MAX_MS:g} ms)"
+            f" ms over the delay (make bench's check: the service's p99 at most "
+            f"{HOME_P99_OVER_BARE_MAX_MS:g} ms above, its CPU at most "
+            f"{HOME_CPU_OVER_BARE_MAX:g}x)"
         )
         for name in names[1:]:
             cell = by.get((name, c))
@@ -148,25 +151,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with ExitStack() as stack:
         if args.backend == "ideal":
-            emulator, emulator_url = _ideal_backend(logs, args.delay_ms)
+            emulator, emulator_url = start_ideal_backend(logs, args.delay_ms)
         else:
-            emulator, emulator_url = _emulator(logs, args.delay_ms)
-        bare, bare_url = _bare("bare", logs, emulator_url, 0.0)
+            emulator, emulator_url = start_emulator(logs, args.delay_ms)
+        bare, bare_url = start_bare("bare", logs, emulator_url, 0.0)
         procs = [emulator, bare]
         urls = [("bare", bare, bare_url)]
         if args.burn_ms > 0:
             burnt_name = f"bare + {args.burn_ms:g} ms"
-            burnt, burnt_url = _bare(burnt_name, logs, emulator_url, args.burn_ms)
+            burnt, burnt_url = start_bare(burnt_name, logs, emulator_url, args.burn_ms)
             procs.append(burnt)
             urls.append((burnt_name, burnt, burnt_url))
         services = []
         for n in args.workers:
             name = "service" if n == 1 else f"service, {n} workers"
-            service, service_url = _service(name, logs, emulator_url, {"WORKERS": str(n)})
+            service, service_url = start_service(name, logs, emulator_url, {"WORKERS": str(n)})
             procs.append(service)
             urls.append((name, service, service_url))
             services.append(name)
-        stack.enter_context(_running(procs))
+        stack.enter_context(running(procs))
         targets = [Target(name, f"{url}/graphql", p.proc.pid) for name, p, url in urls]
         difference = same_data(HOME, targets[-1], targets[0])
         print(

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.idle_cost import _query
-from bench.service import _emulator, _running
+from bench.idle_cost import asgi_query
+from bench.processes import running, start_emulator
 from bench.workloads import WORKLOADS
 from tests.servers import AWS_TEST_ENV
 
@@ -69,13 +69,13 @@ async def measure(compiled: bool, queries: int) -> dict[str, tuple[float, float]
                 workload = WORKLOADS[name]
                 rng = random.Random(11)
                 for _ in range(10):  # connections, caches and plans in place first
-                    await _query(app, workload.payload(rng))
+                    await asgi_query(app, workload.payload(rng))
                 turns: list[int] = []
                 cpu = 0.0
                 for _ in range(queries):
                     body = workload.payload(rng)
                     before, started = counter.turns, time.process_time()
-                    await _query(app, body)
+                    await asgi_query(app, body)
                     cpu += time.process_time() - started
                     turns.append(counter.turns - before)
                 found[name] = (statistics.median(turns), cpu * 1000 / queries)
@@ -89,8 +89,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100, help="per workload and path")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-turns-"))
-    emulator, url = _emulator(logs, DELAY_MS)
-    with _running([emulator]):
+    emulator, url = start_emulator(logs, DELAY_MS)
+    with running([emulator]):
         os.environ.update(AWS_TEST_ENV)
         os.environ["SUBGRAPH_BACKEND"] = "personalize"
         os.environ["SUBGRAPH_PERSONALIZE__ENDPOINT_URL"] = url
