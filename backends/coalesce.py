@@ -29,7 +29,7 @@ class _Abandoned(Exception):
     """The maker was cancelled before its call ended: nothing is known of the answer."""
 
 
-class _Call(Generic[V]):
+class _SharedCall(Generic[V]):
     """A call in flight: the task making it, and a future for each caller who joined."""
 
     __slots__ = ("maker", "waiters")
@@ -43,7 +43,7 @@ class Coalescer(Generic[K, V]):
     """The calls in flight, one per key; `run` makes one or joins the one under way."""
 
     def __init__(self) -> None:
-        self._in_flight: dict[K, _Call[V]] = {}
+        self._in_flight: dict[K, _SharedCall[V]] = {}
         # Set by aclose: no call is made any more, and the joiners of a cancelled maker
         # give up instead of asking again.
         self._closing = False
@@ -102,7 +102,7 @@ class Coalescer(Generic[K, V]):
                     waiter.exception()
 
     async def _make(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
-        shared: _Call[V] = _Call(asyncio.current_task())
+        shared: _SharedCall[V] = _SharedCall(asyncio.current_task())
         self._in_flight[key] = shared
         try:
             value = await call()
@@ -113,7 +113,7 @@ class Coalescer(Generic[K, V]):
         self._settle(key, shared, value, None)
         return value
 
-    def _settle(self, key: K, shared: _Call[V], value: V | None, error: Exception | None) -> None:
+    def _settle(self, key: K, shared: _SharedCall[V], value: V | None, error: Exception | None) -> None:
         if self._in_flight.get(key) is shared:
             del self._in_flight[key]
         for waiter in shared.waiters:

@@ -190,7 +190,7 @@ class Engine:
             raise InvalidInputException(f"itemId is required for {deployment.arn}")
         self._check_columns(req.metadata_columns)
         user = self._user_index(req.user_id)
-        who = _Who(user, req.user_id, req.item_id, self.events.history(req.user_id))
+        who = _Subject(user, req.user_id, req.item_id, self.events.history(req.user_id))
         allowed = self._allowed(req.filter_arn, req.filter_values, who)
         promo_allowed = self._promotion_mask(req.promotion, who, allowed)
 
@@ -230,7 +230,7 @@ class Engine:
         user = self._user_index(req.user_id)
         history = self.events.history(req.user_id)
         allowed = self._allowed(
-            req.filter_arn, req.filter_values, _Who(user, req.user_id, history=history)
+            req.filter_arn, req.filter_values, _Subject(user, req.user_id, history=history)
         )
 
         index = self.dataset.items.index
@@ -298,7 +298,7 @@ class Engine:
         return compiled
 
     def _allowed(
-        self, filter_arn: str | None, values: Mapping[str, str], who: _Who
+        self, filter_arn: str | None, values: Mapping[str, str], who: _Subject
     ) -> NDArray[np.bool_] | None:
         if filter_arn is None:
             return None
@@ -307,7 +307,7 @@ class Engine:
         )
 
     def _promotion_mask(
-        self, promotion: Promotion | None, who: _Who, allowed: NDArray[np.bool_] | None
+        self, promotion: Promotion | None, who: _Subject, allowed: NDArray[np.bool_] | None
     ) -> NDArray[np.bool_] | None:
         if promotion is None:
             return None
@@ -334,7 +334,7 @@ class Engine:
         self,
         deployment: Deployment,
         req: RecommendationsRequest,
-        who: _Who,
+        who: _Subject,
         n: int,
         allowed: NDArray[np.bool_] | None,
     ) -> Ranked:
@@ -388,7 +388,7 @@ class Engine:
 
 
 @dataclass(frozen=True)
-class _Who:
+class _Subject:
     """The request's user (Interactions index and id) and current item, as filters need
     them; ``history`` is the user's history with real-time events, when there are any."""
 

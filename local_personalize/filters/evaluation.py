@@ -42,7 +42,7 @@ from .tree import (
     Comparison,
     Condition,
     CurrentItemRef,
-    Literal_,
+    LiteralValue,
     Membership,
     Param,
     Value,
@@ -210,7 +210,7 @@ class CompiledFilter:
         return column
 
     def _getter(self, value: Value) -> _Getter:
-        if isinstance(value, Literal_):
+        if isinstance(value, LiteralValue):
             fixed = [value.value]
             return lambda ctx: fixed
         if isinstance(value, Param):
@@ -347,9 +347,9 @@ class CompiledFilter:
 
     @staticmethod
     def _number_of(
-        field: str, value: Literal_ | Param, op: str
+        field: str, value: LiteralValue | Param, op: str
     ) -> Callable[[EvalContext], float | None]:
-        if isinstance(value, Literal_):
+        if isinstance(value, LiteralValue):
             try:
                 fixed = float(value.value)
             except ValueError:
@@ -437,7 +437,7 @@ def _as_membership(cond: Atom) -> tuple[tuple[Value, ...], bool]:
     if (
         cond.op not in ("=", "!=")
         or isinstance(cond.value, Param)
-        or (isinstance(cond.value, Literal_) and cond.value.is_number)
+        or (isinstance(cond.value, LiteralValue) and cond.value.is_number)
     ):
         raise FilterSyntaxError(
             f'{cond.field.name} is categorical: use IN (...) or = "value"', cond.field.position

@@ -32,7 +32,7 @@ from .tree import (
     Field,
     FieldDataset,
     FilterExpression,
-    Literal_,
+    LiteralValue,
     Membership,
     Param,
     Part,
@@ -216,10 +216,10 @@ class _Parser:
         tok = self.tok
         if tok.kind == "string":
             self.advance()
-            return Literal_(tok.value, False, tok.position)
+            return LiteralValue(tok.value, False, tok.position)
         if tok.kind == "number":
             self.advance()
-            return Literal_(tok.value, True, tok.position)
+            return LiteralValue(tok.value, True, tok.position)
         if tok.kind == "param":
             self.advance()
             return Param(tok.value, tok.position)

@@ -23,7 +23,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Literal_:
+class LiteralValue:
     """A quoted string or a number literal."""
 
     value: str
@@ -47,7 +47,7 @@ class CurrentItemRef:
     position: int
 
 
-Value: TypeAlias = Literal_ | Param | CurrentItemRef
+Value: TypeAlias = LiteralValue | Param | CurrentItemRef
 
 
 @dataclass(frozen=True)
