@@ -94,7 +94,8 @@ def fresh_emulator(emulator: Emulator) -> Iterator[Emulator]:
 
 @pytest.fixture(scope="session")
 def aws_subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
-    """The subgraph on the aioboto3 path, pointed at the emulator by the AWS convention."""
+    """The subgraph on the Personalize backend with its default client (`direct`: signed
+    calls of our own), pointed at the emulator by the AWS endpoint convention."""
     yield from start_subgraph(
         logs,
         "subgraph-personalize",
