@@ -32,8 +32,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backends.base import RecommendationBackend
-from backends.cache import CachedBackend, CallMetrics, open_store
+from backends.cache import CachedBackend, CallMetrics
 from backends.guard import Breakers, GuardedBackend
+from backends.store import open_store
 from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.logs import configure_logging, log_config
@@ -167,7 +168,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _open_readiness(readiness, settings, backend)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
-            log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
+            log.info(
+                "backend %s ready (cache: %s)", backend.source, _describe(settings, store.kind)
+            )
             # Everything built so far (engine, schema, clients) lives as long as the
             # process: keep it out of the collector's scans, which the thousands of
             # short-lived objects of every answer trigger (a 50-user warm batch in-process:
@@ -270,11 +273,11 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def _describe(settings: Settings) -> str:
+def _describe(settings: Settings, store: str) -> str:
     if not settings.cache.enabled:
         return "off"
     cached = [n for n, u in settings.use_cases.items() if u.keeps_answers]
-    return f"{settings.cache.backend} for {', '.join(cached) or 'no use case'}"
+    return f"{store} for {', '.join(cached) or 'no use case'}"
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from backends.cache import CachedBackend, CallMetrics, open_store
+from backends.cache import CachedBackend, CallMetrics
 from backends.guard import Breakers, GuardedBackend
 from backends.personalize_direct import DirectPersonalizeBackend
+from backends.store import open_store
 from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema

@@ -14,9 +14,10 @@ from graphql import ExecutionResult
 from prometheus_client import CollectorRegistry
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
-from backends.cache import CachedBackend, CallMetrics, MemoryStore
+from backends.cache import CachedBackend, CallMetrics
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
+from backends.memory_store import MemoryStore
 from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
