@@ -11,10 +11,8 @@ Answers live in a `backends.store.Store`: this process's memory (`MemoryStore`, 
 LRU) or a Redis every replica shares (`RedisStore`, only ever an optimisation).
 """
 
-import asyncio
 import functools
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from backends.coalesce import Coalescer
 from backends.entry import Entry
 from backends.guard import GuardedBackend
+from backends.outcomes import outcome
 from backends.store import Store
 from domain.errors import SubgraphError
 from domain.request import RecommendationRequest
@@ -33,15 +32,6 @@ from observability.tracing import CallSpans, note
 from settings import Settings, UseCaseSettings
 
 log = logging.getLogger(__name__)
-
-
-def _outcome(exc: BaseException) -> str:
-    """A metric label for a failed call: the error's class, snake_cased (a bounded set)."""
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    if not isinstance(exc, SubgraphError):
-        return "internal_error"
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 class CallMetrics:
@@ -79,8 +69,8 @@ class CallMetrics:
         )
         # Every series from the start, so dashboards see zeros rather than gaps.
         for name in use_cases:
-            for outcome in ("hit", "miss", "stale"):
-                self.lookups.labels(name, outcome)
+            for lookup in ("hit", "miss", "stale"):
+                self.lookups.labels(name, lookup)
             for reason in ("cache", "coalesced"):
                 self.saved.labels(name, reason)
             self.calls.labels(name, "ok")
@@ -222,7 +212,7 @@ class CachedBackend:
             try:
                 return await self._timed_call(request, deadline, keep)
             except BaseException as exc:
-                call.outcome = _outcome(exc)
+                call.outcome = outcome(exc)
                 raise
 
     async def _timed_call(
@@ -232,9 +222,9 @@ class CachedBackend:
         try:
             result = await self._backend.recommend(request, deadline)
         except BaseException as exc:
-            outcome = _outcome(exc)
-            self._metrics.calls.labels(request.use_case, outcome).inc()
-            self._metrics.call_seconds.labels(request.use_case, outcome).observe(
+            label = outcome(exc)
+            self._metrics.calls.labels(request.use_case, label).inc()
+            self._metrics.call_seconds.labels(request.use_case, label).observe(
                 time.perf_counter() - started
             )
             raise
