@@ -31,17 +31,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backends.attempts import CountedAttempts
 from backends.base import RecommendationBackend
-from backends.cache import CachedBackend, CallMetrics
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.store import open_store
 from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from observability.logs import configure_logging, log_config
 from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
 from observability.operations import OperationInfo, OperationObserver
 from observability.readiness import Readiness, personalize_check
-from observability.tracing import CallSpans, CountedAttempts, configure_tracing
+from observability.tracing import CallSpans, configure_tracing
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
@@ -156,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.breakers = Breakers(settings.breaker)
             breakers[:] = [app.state.breakers]
             # With tracing on, each attempt of a call is counted on the call's span.
-            attempted = backend if tracing.tracer is None else CountedAttempts(backend)
+            attempted = backend if spans is None else CountedAttempts(backend, spans.attempt)
             guarded = GuardedBackend(attempted, settings.personalize, app.state.breakers)
             cached = CachedBackend(guarded, store, settings, metrics, spans)
             # Unwound first: calls still in flight end before the store and backend close.

@@ -7,74 +7,28 @@ success is stored for the use case's `cache_ttl` (plus `stale_ttl`). When that c
 fails for a reason that is not the client's, an answer expired less than `stale_ttl`
 ago is served instead, before any fallback is tried.
 
-Answers live in a `backends.store.Store`: this process's memory (`MemoryStore`, an
-LRU) or a Redis every replica shares (`RedisStore`, only ever an optimisation).
+Answers live in a `backends.store.Store`: this process's memory or a Redis every
+replica shares. What happens is reported to a `backends.telemetry.CallObserver` (and
+a `CallTracer` when tracing is on), never to a metrics library directly.
 """
 
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Callable
 
 from backends.coalesce import Coalescer
 from backends.entry import Entry
 from backends.guard import GuardedBackend
-from backends.outcomes import outcome
+from backends.outcomes import OK, outcome
 from backends.store import Store
+from backends.telemetry import SILENT, CallObserver, CallTracer
 from domain.errors import SubgraphError
 from domain.request import RecommendationRequest
 from domain.result import RecommendationResult, Source
-from observability.metrics import LATENCY_BUCKETS
-from observability.tracing import CallSpans, note
 from settings import Settings, UseCaseSettings
 
 log = logging.getLogger(__name__)
-
-
-class CallMetrics:
-    """The counters of cache lookups, calls saved and calls made, on the app's own registry."""
-
-    def __init__(self, registry: CollectorRegistry, use_cases: Iterable[str]) -> None:
-        self.lookups = Counter(
-            "personalize_subgraph_cache_lookups",
-            "Cache lookups: hit (fresh answer), miss (Personalize was asked), "
-            "stale (Personalize failed; an expired answer was served).",
-            ["use_case", "outcome"],
-            registry=registry,
-        )
-        self.saved = Counter(
-            "personalize_subgraph_calls_saved",
-            "Personalize calls not made: answered from the cache, or by joining "
-            "an identical call already in flight.",
-            ["use_case", "reason"],
-            registry=registry,
-        )
-        self.calls = Counter(
-            "personalize_subgraph_personalize_calls",
-            "Personalize calls made (retries inside one call not counted apart), by outcome: "
-            "ok, or the error's name (circuit_open and deadline_spent sent nothing).",
-            ["use_case", "outcome"],
-            registry=registry,
-        )
-        self.call_seconds = Histogram(
-            "personalize_subgraph_personalize_call_seconds",
-            "Personalize call latency by use case and outcome, retries and backoff included "
-            "(the time a field waited for its answer, not one HTTP attempt).",
-            ["use_case", "outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        # Every series from the start, so dashboards see zeros rather than gaps.
-        for name in use_cases:
-            for lookup in ("hit", "miss", "stale"):
-                self.lookups.labels(name, lookup)
-            for reason in ("cache", "coalesced"):
-                self.saved.labels(name, reason)
-            self.calls.labels(name, "ok")
-            self.call_seconds.labels(name, "ok")
 
 
 class CachedBackend:
@@ -88,19 +42,17 @@ class CachedBackend:
         backend: GuardedBackend,
         store: Store,
         settings: Settings,
-        metrics: CallMetrics,
-        spans: CallSpans | None = None,
+        observer: CallObserver = SILENT,
+        tracer: CallTracer | None = None,
     ) -> None:
         self._backend = backend
         # None: tracing is off, and nothing here touches OpenTelemetry.
-        self._spans = spans
+        self._tracer = tracer
         self._store = store
         self._use_cases = settings.use_cases
         self._enabled = settings.cache.enabled
-        self._metrics = metrics
+        self._observer = observer
         self._calls: Coalescer[RecommendationRequest, RecommendationResult] = Coalescer()
-        self._hits: dict[str, tuple[Any, Any]] = {}
-        self._answered: dict[str, tuple[Any, Any]] = {}
 
     @property
     def source(self) -> Source:
@@ -128,34 +80,10 @@ class CachedBackend:
 
     def _hit(self, request: RecommendationRequest, entry: Entry) -> RecommendationResult:
         """Count a fresh stored answer and hand it out."""
-        hit, saved = self._hit_counters(request.use_case)
-        hit.inc()
-        saved.inc()
-        if self._spans is not None:
-            note("cache_hit", request.use_case)
+        self._observer.hit(request.use_case)
+        if self._tracer is not None:
+            self._tracer.note("cache_hit", request.use_case)
         return entry.result
-
-    def _hit_counters(self, use_case: str) -> tuple[Any, Any]:
-        # labels() looks its child up under a lock each time; hits are the hot path.
-        counters = self._hits.get(use_case)
-        if counters is None:
-            counters = (
-                self._metrics.lookups.labels(use_case, "hit"),
-                self._metrics.saved.labels(use_case, "cache"),
-            )
-            self._hits[use_case] = counters
-        return counters
-
-    def _ok_counters(self, use_case: str) -> tuple[Any, Any]:
-        # Every successful call counts here: looked up once per use case, as for hits.
-        counters = self._answered.get(use_case)
-        if counters is None:
-            counters = (
-                self._metrics.calls.labels(use_case, "ok"),
-                self._metrics.call_seconds.labels(use_case, "ok"),
-            )
-            self._answered[use_case] = counters
-        return counters
 
     async def recommend(
         self,
@@ -185,30 +113,30 @@ class CachedBackend:
                 and entry is not None
                 and entry.age() < case.cache_ttl + case.stale_ttl
             ):
-                self._metrics.lookups.labels(request.use_case, "stale").inc()
-                if self._spans is not None:
-                    note("stale_served", request.use_case)
+                self._observer.stale(request.use_case)
+                if self._tracer is not None:
+                    self._tracer.note("stale_served", request.use_case)
                 log.info(
                     "served a stale answer", extra={"use_case": request.use_case, "code": exc.code}
                 )
                 return entry.result
             if keep:
-                self._metrics.lookups.labels(request.use_case, "miss").inc()
+                self._observer.miss(request.use_case)
             raise
         if joined:
-            self._metrics.saved.labels(request.use_case, "coalesced").inc()
-            if self._spans is not None:
-                note("coalesced", request.use_case)
+            self._observer.coalesced(request.use_case)
+            if self._tracer is not None:
+                self._tracer.note("coalesced", request.use_case)
         if keep:
-            self._metrics.lookups.labels(request.use_case, "miss").inc()
+            self._observer.miss(request.use_case)
         return result
 
     async def _call(
         self, request: RecommendationRequest, deadline: float, keep: UseCaseSettings | None
     ) -> RecommendationResult:
-        if self._spans is None:
+        if self._tracer is None:
             return await self._timed_call(request, deadline, keep)
-        with self._spans.call(request) as call:
+        with self._tracer.call(request) as call:
             try:
                 return await self._timed_call(request, deadline, keep)
             except BaseException as exc:
@@ -222,15 +150,9 @@ class CachedBackend:
         try:
             result = await self._backend.recommend(request, deadline)
         except BaseException as exc:
-            label = outcome(exc)
-            self._metrics.calls.labels(request.use_case, label).inc()
-            self._metrics.call_seconds.labels(request.use_case, label).observe(
-                time.perf_counter() - started
-            )
+            self._observer.called(request.use_case, outcome(exc), time.perf_counter() - started)
             raise
-        calls, seconds = self._ok_counters(request.use_case)
-        calls.inc()
-        seconds.observe(time.perf_counter() - started)
+        self._observer.called(request.use_case, OK, time.perf_counter() - started)
         if keep is not None:
             self._store.put(request, result, keep.cache_ttl + keep.stale_ttl)
         return result

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from backends.cache import CachedBackend, CallMetrics
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.personalize_direct import DirectPersonalizeBackend
 from backends.store import open_store
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings

@@ -14,11 +14,12 @@ from graphql import ExecutionResult
 from prometheus_client import CollectorRegistry
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
-from backends.cache import CachedBackend, CallMetrics
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
 from backends.memory_store import MemoryStore
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
