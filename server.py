@@ -160,7 +160,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # With tracing on, each attempt of a call is counted on the call's span.
             attempted = backend if spans is None else CountedAttempts(backend, spans.attempt)
             guarded = GuardedBackend(attempted, settings.personalize, app.state.breakers)
-            cached = CachedBackend(guarded, store, settings, metrics, spans)
+            cached = CachedBackend(
+                guarded, store, settings.cache, settings.use_cases, metrics, spans
+            )
             # Unwound first: calls still in flight end before the store and backend close.
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached

@@ -15,7 +15,7 @@ a `CallTracer` when tracing is on), never to a metrics library directly.
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from backends.coalesce import Coalescer
 from backends.entry import Entry
@@ -26,7 +26,7 @@ from backends.telemetry import SILENT, CallObserver, CallTracer
 from domain.errors import SubgraphError
 from domain.request import RecommendationRequest
 from domain.result import RecommendationResult, Source
-from settings import Settings, UseCaseSettings
+from settings import CacheSettings, UseCaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class CachedBackend:
         self,
         backend: GuardedBackend,
         store: Store,
-        settings: Settings,
+        cache: CacheSettings,
+        use_cases: Mapping[str, UseCaseSettings],
         observer: CallObserver = SILENT,
         tracer: CallTracer | None = None,
     ) -> None:
@@ -49,8 +50,8 @@ class CachedBackend:
         # None: tracing is off, and nothing here touches OpenTelemetry.
         self._tracer = tracer
         self._store = store
-        self._use_cases = settings.use_cases
-        self._enabled = settings.cache.enabled
+        self._use_cases = use_cases
+        self._enabled = cache.enabled
         self._observer = observer
         self._calls: Coalescer[RecommendationRequest, RecommendationResult] = Coalescer()
 

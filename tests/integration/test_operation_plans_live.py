@@ -41,7 +41,7 @@ async def stack(fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> As
     ):
         guarded = GuardedBackend(direct, settings.personalize, Breakers(settings.breaker))
         metrics = CallMetrics(CollectorRegistry(), settings.use_cases)
-        cached = CachedBackend(guarded, store, settings, metrics, None)
+        cached = CachedBackend(guarded, store, settings.cache, settings.use_cases, metrics, None)
         try:
             yield settings, cached
         finally:

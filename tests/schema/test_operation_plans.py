@@ -316,7 +316,11 @@ async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
     registry = CollectorRegistry()
     guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
     cached = CachedBackend(
-        guarded, MemoryStore(100), settings, CallMetrics(registry, settings.use_cases)
+        guarded,
+        MemoryStore(100),
+        settings.cache,
+        settings.use_cases,
+        CallMetrics(registry, settings.use_cases),
     )
 
     def context() -> Context:
