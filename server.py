@@ -31,16 +31,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backends.attempts import CountedAttempts
 from backends.base import RecommendationBackend
-from backends.cache import CachedBackend, CallMetrics, open_store
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
+from backends.store import open_store
 from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from observability.logs import configure_logging, log_config
 from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
 from observability.operations import OperationInfo, OperationObserver
 from observability.readiness import Readiness, personalize_check
-from observability.tracing import CallSpans, CountedAttempts, configure_tracing
+from observability.tracing import CallSpans, configure_tracing
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
@@ -155,9 +158,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.breakers = Breakers(settings.breaker)
             breakers[:] = [app.state.breakers]
             # With tracing on, each attempt of a call is counted on the call's span.
-            attempted = backend if tracing.tracer is None else CountedAttempts(backend)
+            attempted = backend if spans is None else CountedAttempts(backend, spans.attempt)
             guarded = GuardedBackend(attempted, settings.personalize, app.state.breakers)
-            cached = CachedBackend(guarded, store, settings, metrics, spans)
+            cached = CachedBackend(
+                guarded, store, settings.cache, settings.use_cases, metrics, spans
+            )
             # Unwound first: calls still in flight end before the store and backend close.
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached
@@ -167,7 +172,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _open_readiness(readiness, settings, backend)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
-            log.info("backend %s ready (cache: %s)", backend.source, _describe(settings))
+            log.info(
+                "backend %s ready (cache: %s)", backend.source, _describe(settings, store.kind)
+            )
             # Everything built so far (engine, schema, clients) lives as long as the
             # process: keep it out of the collector's scans, which the thousands of
             # short-lived objects of every answer trigger (a 50-user warm batch in-process:
@@ -275,11 +282,11 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def _describe(settings: Settings) -> str:
+def _describe(settings: Settings, store: str) -> str:
     if not settings.cache.enabled:
         return "off"
     cached = [n for n, u in settings.use_cases.items() if u.keeps_answers]
-    return f"{settings.cache.backend} for {', '.join(cached) or 'no use case'}"
+    return f"{store} for {', '.join(cached) or 'no use case'}"
 
 
 def main() -> None:

@@ -3,22 +3,19 @@
 Everything is registered on the app's own `CollectorRegistry` (served at /metrics), never
 on the process-wide default, so several apps in one process never collide. Labels are
 bounded: operation names are capped, use cases and outcomes come from fixed sets.
-The Personalize call and cache metrics live with the code that counts them
-(`backends.cache.CallMetrics`).
+The Personalize call and cache metrics are `observability.call_metrics`.
+
+Breakers and the event queue are read at scrape time through the small protocols
+below, which the backends' own classes satisfy as they are: nothing here imports them.
 """
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from backends.guard import Breakers, BreakerState
-
-if TYPE_CHECKING:
-    from backends.events import EventSender
 
 # Seconds; Personalize answers in tens of milliseconds, a deadline is a few seconds.
 LATENCY_BUCKETS = (
@@ -45,7 +42,41 @@ ANONYMOUS = "anonymous"
 OTHER = "other"
 OUTCOMES = ("ok", "errors", "request_error")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
-_BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
+# A breaker's state as its gauge value; a breaker not listed at all is closed.
+_CLOSED = "closed"
+_BREAKER_VALUES = {_CLOSED: 0.0, "half_open": 1.0, "open": 2.0}
+
+
+class BreakerStates(Protocol):
+    """The breakers of the process (`backends.guard.Breakers`), as far as a scrape needs."""
+
+    def states(self) -> Mapping[str, str]:
+        """ARN -> closed, half_open or open; an ARN not listed is closed."""
+        ...
+
+
+class EventTally(Protocol):
+    """How many events met each fate so far (`backends.events.EventCounts`)."""
+
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def delivered(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def refused(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+
+
+class EventQueue(Protocol):
+    """The process's event sender (`backends.events.EventSender`), as a scrape sees it."""
+
+    @property
+    def counts(self) -> EventTally: ...
+    @property
+    def depth(self) -> int: ...
 
 
 def is_operation_name(name: str | None) -> bool:
@@ -129,7 +160,9 @@ class BreakerCollector(Collector):
     kept per ARN; use cases sharing an ARN report the same state.
     """
 
-    def __init__(self, arns: Mapping[str, str], breakers: Callable[[], Breakers | None]) -> None:
+    def __init__(
+        self, arns: Mapping[str, str], breakers: Callable[[], BreakerStates | None]
+    ) -> None:
         self._arns = dict(arns)
         self._breakers = breakers
 
@@ -146,7 +179,7 @@ class BreakerCollector(Collector):
             labels=["use_case"],
         )
         for use_case, arn in self._arns.items():
-            state = states.get(arn, BreakerState.CLOSED)
+            state = states.get(arn, _CLOSED)
             gauge.add_metric([use_case], _BREAKER_VALUES[state])
         yield gauge
 
@@ -154,7 +187,7 @@ class BreakerCollector(Collector):
 class EventsCollector(Collector):
     """What became of recordEvents' events, read from the process's sender at scrape time."""
 
-    def __init__(self, sender: Callable[[], "EventSender | None"]) -> None:
+    def __init__(self, sender: Callable[[], EventQueue | None]) -> None:
         self._sender = sender
 
     def describe(self) -> Iterable[Metric]:

@@ -12,11 +12,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from backends.personalize import RuntimeTarget
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +27,15 @@ class Verdict:
 
 
 Check = Callable[[], Awaitable[Verdict]]
+
+
+class Target(Protocol):
+    """Where calls go and with what credentials (`backends.personalize.RuntimeTarget`)."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def credentials(self) -> object | None: ...
 
 
 def tcp_check(endpoint: str, timeout: float) -> Check:
@@ -101,9 +107,7 @@ class Readiness:
         return verdict
 
 
-def personalize_check(
-    target: "RuntimeTarget", connect_timeout: float
-) -> tuple[Check | None, str | None]:
+def personalize_check(target: Target, connect_timeout: float) -> tuple[Check | None, str | None]:
     """(check, problem) for the Personalize backend, from what the backend itself resolved."""
     if target.credentials is None:
         return None, "no AWS credentials were found"

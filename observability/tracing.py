@@ -18,7 +18,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,9 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from backends.base import RecommendationBackend
 from domain.request import RecommendationRequest
-from domain.result import RecommendationResult, Source
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +123,18 @@ class CallRecord:
     attempts: int = 0
 
 
-# The call in progress in this task, for the per-attempt wrapper below.
+# The call in progress in this task, for `CallSpans.attempt`.
 _CALL: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
     "personalize_call", default=None
 )
 
 
 class CallSpans:
-    """A CLIENT span per Personalize call (retries included), child of the operation span."""
+    """A CLIENT span per Personalize call (retries included), child of the operation span.
+
+    Has the shape of `backends.telemetry.CallTracer`, without importing it: server.py
+    hands it to the cached backend, and its `attempt` to `backends.attempts`.
+    """
 
     def __init__(self, tracer: Tracer, ids: IdHasher) -> None:
         self._tracer = tracer
@@ -155,6 +157,18 @@ class CallSpans:
                 _CALL.reset(token)
                 if span.is_recording():
                     self._describe(span, request, record)
+
+    def attempt(self) -> None:
+        """One more attempt of the call in progress in this task, if one is traced."""
+        record = _CALL.get()
+        if record is not None:
+            record.attempts += 1
+
+    def note(self, event: str, use_case: str) -> None:
+        """An event on the current span (the operation's), if it records: cache_hit..."""
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(event, {"personalize.use_case": use_case})
 
     def _describe(
         self, span: trace.Span, request: RecommendationRequest, record: CallRecord
@@ -181,30 +195,3 @@ class CallSpans:
         span.set_attributes(attributes)
         if record.outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, record.outcome))
-
-
-class CountedAttempts:
-    """A backend that counts each attempt on the call span (wraps the raw backend)."""
-
-    def __init__(self, backend: RecommendationBackend) -> None:
-        self._backend = backend
-        self._recommend: Callable[[RecommendationRequest], Awaitable[RecommendationResult]] = (
-            backend.recommend
-        )
-
-    @property
-    def source(self) -> Source:
-        return self._backend.source
-
-    async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
-        record = _CALL.get()
-        if record is not None:
-            record.attempts += 1
-        return await self._recommend(request)
-
-
-def note(event: str, use_case: str) -> None:
-    """An event on the current span (the operation's), if it records: cache_hit, coalesced..."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.add_event(event, {"personalize.use_case": use_case})

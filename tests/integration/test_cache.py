@@ -23,8 +23,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from backends.cache import Entry, cache_key, decode, encode
+from backends.cache_codec import cache_key, decode, encode
 from backends.coalesce import Coalescer
+from backends.entry import Entry
 from domain.errors import DeadlineSpent, UpstreamThrottled, UpstreamUnavailable
 from domain.request import Operation, Promotion, RecommendationRequest
 from domain.result import RecommendationResult, ResultItem
@@ -412,7 +413,7 @@ def test_cache_keys_name_every_field_and_agree_across_processes() -> None:
     # Another process with another hash seed derives the same key (replicas share Redis).
     script = (
         "from tests.integration.test_cache import _request; "
-        "from backends.cache import cache_key; print(cache_key(_request(), 'p:'))"
+        "from backends.cache_codec import cache_key; print(cache_key(_request(), 'p:'))"
     )
     other = subprocess.run(
         [sys.executable, "-c", script],

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from backends.cache import CachedBackend, CallMetrics, open_store
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.personalize_direct import DirectPersonalizeBackend
+from backends.store import open_store
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
@@ -39,7 +41,7 @@ async def stack(fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> As
     ):
         guarded = GuardedBackend(direct, settings.personalize, Breakers(settings.breaker))
         metrics = CallMetrics(CollectorRegistry(), settings.use_cases)
-        cached = CachedBackend(guarded, store, settings, metrics, None)
+        cached = CachedBackend(guarded, store, settings.cache, settings.use_cases, metrics, None)
         try:
             yield settings, cached
         finally:

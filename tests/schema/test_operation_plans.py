@@ -14,10 +14,12 @@ from graphql import ExecutionResult
 from prometheus_client import CollectorRegistry
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
-from backends.cache import CachedBackend, CallMetrics, MemoryStore
+from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
+from backends.memory_store import MemoryStore
 from loaders.recommendations import operation_loaders
+from observability.call_metrics import CallMetrics
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
@@ -315,7 +317,11 @@ async def test_stored_answers_are_counted_per_field_as_graphql_core_counts_them(
     registry = CollectorRegistry()
     guarded = GuardedBackend(backend, settings.personalize, Breakers(settings.breaker))
     cached = CachedBackend(
-        guarded, MemoryStore(100), settings, CallMetrics(registry, settings.use_cases)
+        guarded,
+        MemoryStore(100),
+        settings.cache,
+        settings.use_cases,
+        CallMetrics(registry, settings.use_cases),
     )
 
     def context() -> Context:
