@@ -113,7 +113,9 @@ class Coalescer(Generic[K, V]):
         self._settle(key, shared, value, None)
         return value
 
-    def _settle(self, key: K, shared: _SharedCall[V], value: V | None, error: Exception | None) -> None:
+    def _settle(
+        self, key: K, shared: _SharedCall[V], value: V | None, error: Exception | None
+    ) -> None:
         if self._in_flight.get(key) is shared:
             del self._in_flight[key]
         for waiter in shared.waiters:
