@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
@@ -41,7 +41,7 @@ from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
 from observability.logs import configure_logging, log_config
 from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
-from observability.operations import OperationInfo, OperationObserver
+from observability.operations import OperationObserver
 from observability.readiness import Readiness, personalize_check
 from observability.tracing import CallSpans, configure_tracing
 from resolvers.context import Context
@@ -125,9 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Here rather than only in main(): every uvicorn worker process builds its own app.
     configure_logging()
     settings = _checked_settings(settings)
-    # OperationInfo fills in the operation's name and type for the metrics and the
-    # operation span; the endpoint does that itself for compiled operations.
-    schema = build_schema(settings, observers=(OperationInfo,))
+    schema = build_schema(settings)
     salt = settings.observability.id_salt
     tracing = configure_tracing(salt.get_secret_value().encode() if salt else None)
     spans = CallSpans(tracing.tracer, tracing.ids) if tracing.tracer is not None else None
@@ -188,7 +186,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
             yield
 
-    def context(request: Request) -> Context:
+    def context(
+        request: Request, on_operation: Callable[[str | None, str | None], None]
+    ) -> Context:
         return Context(
             loaders=operation_loaders(
                 request.app.state.backend,
@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             settings=settings,
             events=request.app.state.events,
+            on_operation=on_operation,
         )
 
     async def healthz(request: Request) -> Response:

@@ -1,12 +1,11 @@
 """One GraphQL operation seen from outside: its span, its counter and its latency.
 
 `OperationObserver.observe` wraps everything /graphql does for a request. The endpoint
-fills in the outcome and error codes; `OperationInfo`, a Strawberry extension, fills in
-the operation's name and type once Strawberry has parsed the document (a document with
-one named operation need not repeat its name in `operationName`).
+fills in the outcome and error codes, and hands `OperationRecord.operation` to the
+request's context, where the schema reports the operation's name and type once it has
+parsed the document (`schema.operation_info`).
 """
 
-import contextvars
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from strawberry.extensions import SchemaExtension
 
 from domain.errors import CLIENT_CODES
 from observability.metrics import OperationMetrics, is_operation_name
@@ -35,26 +33,9 @@ class OperationRecord:
     # Not an operation at all (the GraphiQL page): neither counted nor traced.
     skip: bool = False
 
-
-_CURRENT: contextvars.ContextVar[OperationRecord | None] = contextvars.ContextVar(
-    "graphql_operation", default=None
-)
-
-
-class OperationInfo(SchemaExtension):
-    """Copies the parsed operation's name and type into the request's record."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        record = _CURRENT.get()
-        if record is None:
-            return
-        context = self.execution_context
-        try:
-            record.name = context.operation_name
-            record.type = context.operation_type.value
-        except Exception:  # no document (parse error) or no such operation
-            record.type = None
+    def operation(self, name: str | None, kind: str | None) -> None:
+        """The parsed operation's name and type (query, mutation)."""
+        self.name, self.type = name, kind
 
 
 class OperationObserver:
@@ -67,7 +48,6 @@ class OperationObserver:
     @contextmanager
     def observe(self, headers: Mapping[str, str], request_id: str) -> Iterator[OperationRecord]:
         record = OperationRecord()
-        token = _CURRENT.set(record)
         started = time.perf_counter()
         try:
             if self._tracer is None:
@@ -76,7 +56,6 @@ class OperationObserver:
                 with self._traced(record, headers, request_id):
                     yield record
         finally:
-            _CURRENT.reset(token)
             if not record.skip:
                 self._metrics.observe(record.name, record.outcome, time.perf_counter() - started)
 

@@ -1,5 +1,6 @@
 """What every resolver of one GraphQL request can reach."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from backends.events import EventSender
@@ -15,3 +16,6 @@ class Context:
     settings: Settings
     # The process's event queue; None when no event tracker is configured.
     events: EventSender | None = None
+    # Told the operation's name and type once the document is parsed (for metrics and
+    # traces; see schema.operation_info); None: nobody listens.
+    on_operation: "Callable[[str | None, str | None], None] | None" = None

@@ -1,11 +1,10 @@
 """Schema assembly: configuration in, a federation schema out."""
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import AddValidationRules
 
 from domain.errors import ConfigurationError
 from resolvers.recommendations import (
@@ -25,6 +24,7 @@ from schema.events import RecordEventsResult, record_events
 from schema.fields import Arg, ResolverFields
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
+from schema.operation_info import OperationInfo
 from schema.strawberry_internals import federation_versions, graphql_schema
 from schema.subgraph_schema import SubgraphSchema
 from schema.types import ContextEntry
@@ -78,13 +78,10 @@ def _mutation() -> type:
     return Mutation
 
 
-def build_schema(
-    settings: Settings, *, observers: Sequence[type[SchemaExtension]] = ()
-) -> SubgraphSchema:
+def build_schema(settings: Settings) -> SubgraphSchema:
     """Generate types from configuration and assemble the federation schema.
 
-    `observers`: extensions that only watch operations and whose work the caller does
-    itself for compiled ones (see `schema.compiled`). With `server.compiled_path` off,
+    With `server.compiled_path` off,
     graphql-core and Strawberry answer every field: the reference the compiled path is
     tested against.
     """
@@ -173,7 +170,7 @@ def build_schema(
             functools.partial(TokenLimit, settings.limits.max_tokens),
             functools.partial(AddValidationRules, rules),
             functools.partial(DocumentCache, documents),
-            *observers,
+            OperationInfo,
         ],
         execution_context_class=ItemListsExecutionContext if compiled else None,
         entity_names=frozenset({federation.user_type, federation.item_type}),
@@ -193,7 +190,7 @@ def build_schema(
                 TokenLimit,
                 AddValidationRules,
                 DocumentCache,
-                *observers,
+                OperationInfo,
             ),
         )
     return schema

@@ -108,13 +108,17 @@ def _wants_ide(request: Request) -> bool:
     return request.method == "GET" and "query" not in request.query_params and "text/html" in accept
 
 
+# Builds a request's context; the callback hears the parsed operation's name and type.
+ContextFactory = Callable[[Request, Callable[[str | None, str | None], None]], Context]
+
+
 class GraphQLEndpoint:
     """An ASGI app for /graphql: parse the HTTP request, execute, encode the answer."""
 
     def __init__(
         self,
         schema: Any,
-        context: Callable[[Request], Context],
+        context: ContextFactory,
         *,
         server: ServerSettings,
         max_body_bytes: int,
@@ -270,12 +274,11 @@ class GraphQLEndpoint:
         extensions = params.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
             raise RequestError(400, ErrorCode.BAD_REQUEST, "`extensions` must be an object")
-        context = self._context(request)
+        context = self._context(request, record.operation)
         if self._compiled is not None:
             compiled = await self._compiled.execute(query, variables, operation_name, context)
             if compiled is not None:
-                record.name, record.type = compiled[1], OperationType.QUERY.value
-                return compiled[0]
+                return compiled
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"

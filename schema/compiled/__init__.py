@@ -35,8 +35,8 @@ Invariants (each held by code or a test, not by care):
   start-up, a schema with an extension it does not know. Known: `ErrorCodes` (errors
   are coded by the same function), `TokenLimit` and `AddValidationRules` (only documents
   that parsed and validated clean are compiled), `DocumentCache` (where compiled
-  operations are kept), and whatever the caller declares it handles itself (the
-  endpoint records a compiled operation's name and type for `OperationInfo`).
+  operations are kept) and `OperationInfo` (the compiled path reports the operation's
+  name and type to `Context.on_operation` itself).
 - Everything kept is bounded: documents by count in `DocumentStore`, per-node values by
   `NodeMemo`, generated comprehensions by an LRU.
 """

@@ -10,6 +10,7 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLField,
+    OperationType,
     get_operation_ast,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -119,8 +120,9 @@ class CompiledPath:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Context,
-    ) -> tuple[ExecutionResult, str | None] | None:
-        """The result and the operation's name, or None: graphql-core answers instead."""
+    ) -> ExecutionResult | None:
+        """The result, or None: graphql-core answers instead. Like `OperationInfo` on the
+        general path, tells `context.on_operation` the operation's name and type."""
         operation = self.operation_for(query, operation_name)
         if operation is None:
             return None
@@ -128,7 +130,9 @@ class CompiledPath:
             roots = self._ready(operation, variables or {}, context)
         except Declined:
             return None
-        return await run(roots, context, self._schema.process_errors), operation.name
+        if context.on_operation is not None:
+            context.on_operation(operation.name, OperationType.QUERY.value)
+        return await run(roots, context, self._schema.process_errors)
 
     def _ready(
         self, operation: CompiledOperation, variables: dict[str, Any], context: Context

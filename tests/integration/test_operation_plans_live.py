@@ -73,7 +73,7 @@ async def test_a_cancelled_operation_leaves_its_shared_call_to_the_others(
     first.cancel()
     answered = await second
     assert answered is not None
-    result: Any = answered[0]
+    result: Any = answered
     assert result.errors is None
     assert len(result.data["_entities"][0]["recommendations"]["items"]) == 3
     # The call went on for the operation that joined it: no second call.
