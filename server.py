@@ -134,15 +134,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry = _registry()
     metrics = CallMetrics(registry, settings.use_cases)
     operations = OperationMetrics(registry)
-    breakers: list[Breakers] = []
+    # State only (no I/O, no event loop): made with the app, so its collector has it.
+    breakers = Breakers(settings.breaker)
     registry.register(
-        BreakerCollector(
-            {name: case.arn for name, case in settings.use_cases.items()},
-            lambda: breakers[0] if breakers else None,
-        )
+        BreakerCollector({name: case.arn for name, case in settings.use_cases.items()}, breakers)
     )
-    senders: list[EventSender] = []
-    registry.register(EventsCollector(lambda: senders[0] if senders else None))
     readiness = Readiness(settings.observability.ready_ttl)
 
     @asynccontextmanager
@@ -153,11 +149,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
             backend = await stack.enter_async_context(_open_backend(settings))
             store = await stack.enter_async_context(open_store(settings.cache))
-            app.state.breakers = Breakers(settings.breaker)
-            breakers[:] = [app.state.breakers]
             # With tracing on, each attempt of a call is counted on the call's span.
             attempted = backend if spans is None else CountedAttempts(backend, spans.attempt)
-            guarded = GuardedBackend(attempted, settings.personalize, app.state.breakers)
+            guarded = GuardedBackend(attempted, settings.personalize, breakers)
             cached = CachedBackend(
                 guarded, store, settings.cache, settings.use_cases, metrics, spans
             )
@@ -166,7 +160,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.backend = cached
             # Entered after the backend, so it is closed (flushed) before the backend is.
             app.state.events = await stack.enter_async_context(_open_events(settings, backend))
-            senders[:] = [app.state.events] if app.state.events is not None else []
+            if app.state.events is not None:
+                # Registered while the queue exists: /metrics reports it only then.
+                events = EventsCollector(app.state.events)
+                registry.register(events)
+                stack.callback(registry.unregister, events)
             _open_readiness(readiness, settings, backend)
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
@@ -175,14 +173,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             # Everything built so far (engine, schema, clients) lives as long as the
             # process: keep it out of the collector's scans, which the thousands of
-            # short-lived objects of every answer trigger (a 50-user warm batch in-process:
-            # 5.0 -> 3.6 ms).
+            # short-lived objects of every answer trigger.
             gc.freeze()
-            # An operation leaves no reference cycle behind (schema/execution.py breaks
-            # graphql-core's), so its objects go by reference counting, and the
+            # An operation leaves no reference cycle behind (schema/graphql_core_internals
+            # breaks graphql-core's), so its objects go by reference counting, and the
             # collector's default 700 net allocations only ever find the operations in
-            # flight. At 10,000 it hardly runs under load: 18% less CPU per home page and
-            # a shorter tail. (Before the cycle was broken, raising it let memory creep.)
+            # flight. A higher threshold keeps it from running under load (figures in
+            # bench/README.md, "The collector").
             gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
             yield
 

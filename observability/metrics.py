@@ -10,7 +10,7 @@ below, which the backends' own classes satisfy as they are: nothing here imports
 """
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -160,9 +160,7 @@ class BreakerCollector(Collector):
     kept per ARN; use cases sharing an ARN report the same state.
     """
 
-    def __init__(
-        self, arns: Mapping[str, str], breakers: Callable[[], BreakerStates | None]
-    ) -> None:
+    def __init__(self, arns: Mapping[str, str], breakers: BreakerStates) -> None:
         self._arns = dict(arns)
         self._breakers = breakers
 
@@ -171,8 +169,7 @@ class BreakerCollector(Collector):
         return []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        breakers = self._breakers()
-        states = breakers.states() if breakers is not None else {}
+        states = self._breakers.states()
         gauge = GaugeMetricFamily(
             "personalize_subgraph_breaker_state",
             "Circuit breaker per use case (its ARN's): 0 closed, 1 half-open, 2 open.",
@@ -187,16 +184,14 @@ class BreakerCollector(Collector):
 class EventsCollector(Collector):
     """What became of recordEvents' events, read from the process's sender at scrape time."""
 
-    def __init__(self, sender: Callable[[], EventQueue | None]) -> None:
+    def __init__(self, sender: EventQueue) -> None:
         self._sender = sender
 
     def describe(self) -> Iterable[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        sender = self._sender()
-        if sender is None:
-            return
+        sender = self._sender
         counts = sender.counts
         events = CounterMetricFamily(
             "personalize_subgraph_events",
