@@ -151,17 +151,23 @@ class BreakerSettings(_Section):
 
 
 class PersonalizeSettings(_Section):
-    """The aioboto3 client: region, endpoint, timeouts, retries and concurrency."""
+    """How Amazon Personalize is called: client, region, endpoint, timeouts, retries, concurrency.
+
+    Used when backend = "personalize"; the events client (`events`) shares the region and
+    the timeouts.
+    """
 
     region: str = "us-east-1"
-    # "direct": signed HTTP calls of our own (about a tenth of the SDK's CPU per call);
-    # "aioboto3": the SDK's own request pipeline. Both resolve credentials and endpoints
-    # through an aioboto3 session.
+    # "direct": each call is one SigV4-signed POST of our own on a keep-alive connection
+    # of our own pool (backends/personalize_direct.py, backends/http1.py); "aioboto3":
+    # each call goes through an aioboto3 client, the SDK's whole request pipeline
+    # (backends/personalize.py). Either way an aioboto3 session resolves the credentials
+    # (refreshed when they expire), the region and the endpoint.
     client: Literal["direct", "aioboto3"] = "direct"
     # None lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME.
     endpoint_url: str | None = None
-    # One attempt gets at most connect + read timeout, well inside the deadline so that
-    # a retry or a fallback still has time after a hung call.
+    # One attempt gets at most connect + read timeout, which must fit in the deadline;
+    # keep it well inside, so that a retry or a fallback still has time after a hung call.
     connect_timeout: float = Field(default=0.5, gt=0, le=30)
     read_timeout: float = Field(default=1.0, gt=0, le=60)
     # Total attempts per call, the first included; retried only for throttling,
@@ -171,15 +177,15 @@ class PersonalizeSettings(_Section):
     deadline: float = Field(default=3.0, gt=0, le=60)
     backoff_base: float = Field(default=0.05, ge=0, le=10)
     backoff_cap: float = Field(default=0.5, ge=0, le=60)
+    # Personalize calls in flight at once in the process (each worker has its own), and
+    # the size of the client's connection pool.
+    max_concurrency: int = Field(default=64, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _attempt_fits(self) -> "PersonalizeSettings":
         if self.connect_timeout + self.read_timeout > self.deadline:
             raise ValueError("connect_timeout + read_timeout must not exceed the deadline")
         return self
-
-    # Personalize calls in flight at once across the whole process.
-    max_concurrency: int = Field(default=64, ge=1, le=1000)
 
 
 class FederationSettings(_Section):
