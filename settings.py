@@ -10,10 +10,11 @@ import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.errors import ConfigurationError
@@ -38,10 +40,36 @@ _CONTEXT_KEY = re.compile(r"[A-Za-z\d_]{1,150}", re.ASCII)
 _USER_FIELDS = frozenset({"recommendations", "rankedItems"})
 # botocore's model: FilterAttributeName.
 _FILTER_PARAM = re.compile(r"[A-Za-z0-9_]{1,50}")
-# Strawberry's federation support accepts these @link versions.
-FederationVersion = Literal[
-    "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10", "2.11"
-]
+
+
+def strawberry_federation_versions() -> tuple[str, ...]:
+    """The `@link` federation versions the installed Strawberry accepts, oldest first.
+
+    Strawberry keeps them in `strawberry.federation.versions.FEDERATION_VERSIONS`, a
+    module its package does not export: this is the one place that reads it.
+    """
+    # Imported here: should Strawberry move it, settings still imports, and
+    # tests/unit/test_federation_versions.py says what moved.
+    from strawberry.federation.versions import FEDERATION_VERSIONS
+
+    return tuple(FEDERATION_VERSIONS)
+
+
+def _federation_version(value: object) -> str:
+    versions = strawberry_federation_versions()
+    if not isinstance(value, str) or value not in versions:
+        raise PydanticCustomError(
+            "federation_version",
+            "must be a version Strawberry supports: {versions} (got {got})",
+            {"versions": ", ".join(versions), "got": repr(value)},
+        )
+    return value
+
+
+# Strawberry types its `federation_version` parameter with a Literal of its own that has no
+# name to import, so no static type here can match it without copying the list: the
+# value is a str checked against Strawberry's list, which mypy takes on trust.
+FederationVersion = Annotated[Any, BeforeValidator(_federation_version)]
 
 
 class _Section(BaseModel):

@@ -52,6 +52,7 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[personalize]\nmax_attempts = 0", "max_attempts"),
         ("[personalize]\nregion = ", "not valid TOML"),
         ("[personalize]\nunknown = 1", "unknown"),
+        ('[federation]\nversion = "3.0"', "a version Strawberry supports: 2.0, "),
     ],
 )
 def test_mistakes_are_one_clear_line(
