@@ -23,7 +23,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from domain.errors import ConfigurationError
 from domain.request import is_recommender_arn
@@ -566,13 +571,22 @@ def load_settings() -> Settings:
     """
     path = Path(os.environ.get("SUBGRAPH_CONFIG") or DEMO_CONFIG)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # pydantic-settings' TOML source reads a missing file as an empty one (its files
+        # are optional); this one is not, so it is opened once to say why it cannot be read.
+        with path.open("rb"):
+            pass
+        # Read by pydantic-settings' TOML source, but given to Settings as its init values
+        # (which the environment overrides: settings_customise_sources) rather than listed
+        # as a source: a listed source takes its file from the class's model_config, while
+        # this file is chosen per call (SUBGRAPH_CONFIG), and Settings(**values) elsewhere
+        # must stay exactly those values, with no file beneath them.
+        values = TomlConfigSettingsSource(Settings, toml_file=path)()
     except OSError as exc:
         raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
     try:
-        settings = Settings(**data)
+        settings = Settings(**values)
     except ValidationError as exc:
         raise ConfigurationError(f"config {path}: {_describe(exc)}") from None
     resources = settings.local.resources

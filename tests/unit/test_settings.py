@@ -67,6 +67,16 @@ def test_mistakes_are_one_clear_line(
     assert str(config) in str(caught.value)
 
 
+def test_a_config_file_that_is_not_utf8_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes('region = "M\u00e1laga"\n'.encode("latin-1"))
+    monkeypatch.setenv("SUBGRAPH_CONFIG", str(config))
+    with pytest.raises(ConfigurationError, match=f"config {config} is not valid TOML: 'utf-8'"):
+        load_settings()
+
+
 def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUBGRAPH_CONFIG", "/nonexistent/subgraph.toml")
     with pytest.raises(ConfigurationError, match="cannot read config /nonexistent"):
