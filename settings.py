@@ -2,17 +2,20 @@
 
 Environment variables win over the file: `SUBGRAPH_BACKEND=personalize`,
 `SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`). Every problem is
-reported at start-up as one line naming the offending key, never at the first query.
+reported at start-up as one line naming the offending key and where it came from (the
+file, or the environment variable), never at the first query.
 """
 
 import os
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,8 +28,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -557,17 +562,11 @@ def _check_fallback(
         raise ValueError(f"{where}: {other} needs input {target.input}, which {name} lacks")
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 def load_settings() -> Settings:
     """Read the TOML file named by SUBGRAPH_CONFIG (default: the demo) plus env overrides.
 
-    Raises ConfigurationError with a single line naming the file and the first bad key.
+    Raises ConfigurationError with a single line naming the first bad key and where it
+    came from: the file, or the environment variable.
     """
     path = Path(os.environ.get("SUBGRAPH_CONFIG") or DEMO_CONFIG)
     try:
@@ -587,10 +586,106 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
     try:
         settings = Settings(**values)
+    except SettingsError as exc:
+        # A variable for a list or a table that is not JSON: pydantic-settings names the field.
+        raise ConfigurationError(f"environment: {exc} (lists and tables are JSON)") from None
     except ValidationError as exc:
-        raise ConfigurationError(f"config {path}: {_describe(exc)}") from None
+        raise ConfigurationError(_describe(exc, path)) from None
     resources = settings.local.resources
     if resources is not None and not resources.is_absolute():
         local = settings.local.model_copy(update={"resources": path.parent / resources})
         settings = settings.model_copy(update={"local": local})
     return settings
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    loc = _named(first["loc"])
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    environment = _Environment()
+    found = environment.variable(loc)
+    if found is not None:
+        variable, rest = found
+        inside = f"{'.'.join(map(str, rest))}: " if rest else ""
+        return f"environment {variable}: {inside}{first['msg']}{more}"
+    # The file's value, or a section's own check, or a key missing from a section: the
+    # variables that set some of that section are named too.
+    where = ".".join(map(str, loc)) or "(top level)"
+    scope = loc[:-1] if first["type"] == "missing" else loc
+    under = environment.variables_under(scope) if scope else []
+    also = f" (with {', '.join(under)} from the environment)" if under else ""
+    return f"config {path}: {where}: {first['msg']}{also}{more}"
+
+
+def _aliases() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.validation_alias, AliasChoices):
+            for choice in field.validation_alias.choices:
+                names[str(choice)] = name
+    return names
+
+
+def _named(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """`loc` with a top-level alias (`WORKERS`) replaced by its field's name (`workers`)."""
+    if loc and isinstance(loc[0], str):
+        return (_aliases().get(loc[0], loc[0]), *loc[1:])
+    return loc
+
+
+class _Environment:
+    """What the environment sets, found by the path of a key as a validation error gives it."""
+
+    def __init__(self) -> None:
+        values = EnvSettingsSource(Settings)()
+        aliases = _aliases()
+        self._values = {aliases.get(key, key): value for key, value in values.items()}
+        self._names = {name.casefold(): name for name in os.environ}
+        self._prefix = str(Settings.model_config.get("env_prefix") or "")
+        self._delimiter = str(Settings.model_config.get("env_nested_delimiter") or "")
+
+    def variable(self, loc: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]] | None:
+        """The variable that set the value at `loc`, and the rest of `loc` inside it."""
+        node = self._at(loc)
+        if not loc or node is None or isinstance(node, Mapping):
+            return None  # not from the environment, or only some of what is under `loc`
+        return self._name(loc)
+
+    def variables_under(self, loc: tuple[str | int, ...]) -> list[str]:
+        """The variables that set anything under `loc`."""
+        found = (self._name((*loc, *leaf)) for leaf in _leaves(self._at(loc)))
+        return list(dict.fromkeys(name for name, _ in filter(None, found)))
+
+    def _at(self, loc: tuple[str | int, ...]) -> Any:
+        node: Any = self._values
+        for part in loc:
+            if not isinstance(node, Mapping):
+                break  # inside a list the environment set as a whole
+            if part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def _name(self, loc: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]] | None:
+        field = Settings.model_fields.get(str(loc[0]))
+        if field is not None and isinstance(field.validation_alias, AliasChoices):
+            for choice in field.validation_alias.choices:
+                if str(choice).casefold() in self._names:
+                    return self._names[str(choice).casefold()], loc[1:]
+        # The longest prefix of `loc` with a variable: a section may be set as JSON.
+        for end in range(len(loc), 0, -1):
+            name = self._prefix + self._delimiter.join(map(str, loc[:end]))
+            if name.casefold() in self._names:
+                return self._names[name.casefold()], loc[end:]
+        return None
+
+
+def _leaves(node: Any) -> Iterator[tuple[str | int, ...]]:
+    if node is None:
+        return
+    if not isinstance(node, Mapping):
+        yield ()
+        return
+    for key, value in node.items():
+        for leaf in _leaves(value):
+            yield (key, *leaf)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import ConfigurationError
-from settings import REPO_ROOT, Field_, load_settings
+from settings import DEMO_CONFIG, REPO_ROOT, Field_, load_settings
 
 
 def test_demo_config_loads_with_defaults_per_field() -> None:
@@ -100,3 +100,42 @@ def test_the_server_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
     assert lines == [
         f"personalize-subgraph: config {config}: backend: Input should be 'local' or 'personalize'"
     ]
+
+
+def test_a_section_check_names_the_variables_that_fed_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The file's timeouts are fine; the environment's read timeout breaks the section's rule.
+    monkeypatch.setenv("SUBGRAPH_PERSONALIZE__READ_TIMEOUT", "5")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"config {DEMO_CONFIG}: personalize: Value error, connect_timeout + read_timeout "
+        "must not exceed the deadline (with SUBGRAPH_PERSONALIZE__READ_TIMEOUT from the "
+        "environment)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "SUBGRAPH_SERVER__PORT",
+            "abc",
+            "Input should be a valid integer, unable to parse string as an integer",
+        ),
+    ],
+)
+def test_the_server_names_a_bad_variable_in_one_line(
+    variable: str, value: str, message: str
+) -> None:
+    # Reported as the environment's, not as if the demo file held it.
+    proc = subprocess.run(
+        [sys.executable, "server.py"],
+        cwd=REPO_ROOT,
+        env={variable: value, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"personalize-subgraph: environment {variable}: {message}"]
