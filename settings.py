@@ -1,7 +1,8 @@
 """Typed configuration: one TOML file (named by SUBGRAPH_CONFIG) with environment overrides.
 
 Environment variables win over the file: `SUBGRAPH_BACKEND=personalize`,
-`SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`). Every problem is
+`SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`), and the process
+settings under their own names, `WORKERS`, `LOG_LEVEL` and `LOG_FORMAT`. Every problem is
 reported at start-up as one line naming the offending key and where it came from (the
 file, or the environment variable), never at the first query.
 """
@@ -12,7 +13,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -476,13 +477,67 @@ class FilterSettings(_Section):
         return value
 
 
+# Beyond this, run more replicas: every worker holds its own engine, pool and cache.
+MAX_WORKERS = 64
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "text"]
+
+
+def _workers(value: object) -> int:
+    number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_WORKERS:
+        raise PydanticCustomError(
+            "workers",
+            "must be a whole number from 1 to {max} (got {got})",
+            {"max": MAX_WORKERS, "got": repr(value)},
+        )
+    return number
+
+
+def _log_level(value: object) -> str:
+    # Names both logging and uvicorn know (uvicorn has no WARN or NOTSET, logging no TRACE).
+    levels: tuple[str, ...] = get_args(LogLevel)
+    if not isinstance(value, str) or value.upper() not in levels:
+        raise PydanticCustomError(
+            "log_level",
+            "must be one of {levels}, in any case (got {got})",
+            {"levels": ", ".join(levels), "got": repr(value)},
+        )
+    return value.upper()
+
+
+def _log_format(value: object) -> str:
+    formats: tuple[str, ...] = get_args(LogFormat)
+    if not isinstance(value, str) or value.lower() not in formats:
+        raise PydanticCustomError(
+            "log_format",
+            "must be json or text, in any case (got {got})",
+            {"got": repr(value)},
+        )
+    return value.lower()
+
+
 class Settings(BaseSettings):
-    """Everything the subgraph needs to start; built once by `load_settings`."""
+    """Everything the subgraph needs to start; built by `load_settings` in each process."""
 
     model_config = SettingsConfigDict(
         env_prefix="SUBGRAPH_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
+    # The process settings: top-level keys in the file, and in the environment the names
+    # they have always had (an alias is read without the SUBGRAPH_ prefix).
+    # Processes serving the port: 1 is uvicorn alone, more the supervisor of web/workers.py.
+    workers: Annotated[int, BeforeValidator(_workers)] = Field(
+        default=1, validation_alias=AliasChoices("WORKERS", "workers")
+    )
+    # For the root logger and uvicorn's (observability/logs.py).
+    log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = Field(
+        default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level")
+    )
+    # "json": one JSON object per line; "text": a human format, for a terminal.
+    log_format: Annotated[LogFormat, BeforeValidator(_log_format)] = Field(
+        default="json", validation_alias=AliasChoices("LOG_FORMAT", "log_format")
+    )
     backend: Literal["local", "personalize"] = "local"
     server: ServerSettings = ServerSettings()
     personalize: PersonalizeSettings = PersonalizeSettings()

@@ -1,4 +1,4 @@
-"""`WORKERS=N`: N uvicorn worker processes, each with its own SO_REUSEPORT listening socket.
+"""`WORKERS=N` (settings' `workers`): N uvicorn processes, each with its own SO_REUSEPORT socket.
 
 uvicorn's own supervisor hands every worker the same listening socket, and whichever
 worker wakes first accepts every connection waiting. A gateway opens its pool of
