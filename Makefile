@@ -10,8 +10,9 @@ export UV_LINK_MODE := copy
 # Without credentials botocore would probe the EC2 metadata endpoint for seconds.
 export AWS_EC2_METADATA_DISABLED := true
 
-WORKERS ?= 1
-export WORKERS
+# No WORKERS default here: one would override a config file's `workers` (settings.py
+# has the default). `make serve WORKERS=4` still reaches server.py: make exports the
+# variables given on its command line.
 
 .PHONY: serve test soak bench lint format emulator schema check-supergraph clean
 

@@ -7,7 +7,6 @@ Run with `python server.py` (host and port from settings) or
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -122,9 +121,9 @@ def _checked_settings(settings: Settings | None) -> Settings:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
-    # Here rather than only in main(): every uvicorn worker process builds its own app.
-    configure_logging()
     settings = _checked_settings(settings)
+    # Here rather than only in main(): every uvicorn worker process builds its own app.
+    configure_logging(settings.log_format, settings.log_level)
     schema = build_schema(settings)
     salt = settings.observability.id_salt
     tracing = configure_tracing(salt.get_secret_value().encode() if salt else None)
@@ -289,16 +288,16 @@ def _describe(settings: Settings, store: str) -> str:
 
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
-    configure_logging()
     settings = _checked_settings(None)
-    workers = int(os.environ.get("WORKERS", "1"))
+    configure_logging(settings.log_format, settings.log_level)
+    workers = settings.workers
     config: dict[str, Any] = {
         "app": "server:create_app",
         "factory": True,
-        "log_level": os.environ.get("LOG_LEVEL", "info").lower(),
+        "log_level": settings.log_level.lower(),
         # Applied by uvicorn in this process and in every worker: JSON (or LOG_FORMAT=text)
         # for uvicorn's own loggers too.
-        "log_config": log_config(),
+        "log_config": log_config(settings.log_format, settings.log_level),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
         "timeout_graceful_shutdown": settings.server.shutdown_timeout,
     }

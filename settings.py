@@ -1,19 +1,24 @@
 """Typed configuration: one TOML file (named by SUBGRAPH_CONFIG) with environment overrides.
 
 Environment variables win over the file: `SUBGRAPH_BACKEND=personalize`,
-`SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`). Every problem is
-reported at start-up as one line naming the offending key, never at the first query.
+`SUBGRAPH_PERSONALIZE__REGION=eu-west-1` (nested keys joined by `__`), and the process
+settings under their own names, `WORKERS`, `LOG_LEVEL` and `LOG_FORMAT`. Every problem is
+reported at start-up as one line naming the offending key and where it came from (the
+file, or the environment variable), never at the first query.
 """
 
 import os
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -21,7 +26,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from domain.errors import ConfigurationError
 from domain.request import is_recommender_arn
@@ -38,10 +51,36 @@ _CONTEXT_KEY = re.compile(r"[A-Za-z\d_]{1,150}", re.ASCII)
 _USER_FIELDS = frozenset({"recommendations", "rankedItems"})
 # botocore's model: FilterAttributeName.
 _FILTER_PARAM = re.compile(r"[A-Za-z0-9_]{1,50}")
-# Strawberry's federation support accepts these @link versions.
-FederationVersion = Literal[
-    "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10", "2.11"
-]
+
+
+def strawberry_federation_versions() -> tuple[str, ...]:
+    """The `@link` federation versions the installed Strawberry accepts, oldest first.
+
+    Strawberry keeps them in `strawberry.federation.versions.FEDERATION_VERSIONS`, a
+    module its package does not export: this is the one place that reads it.
+    """
+    # Imported here: should Strawberry move it, settings still imports, and
+    # tests/unit/test_federation_versions.py says what moved.
+    from strawberry.federation.versions import FEDERATION_VERSIONS
+
+    return tuple(FEDERATION_VERSIONS)
+
+
+def _federation_version(value: object) -> str:
+    versions = strawberry_federation_versions()
+    if not isinstance(value, str) or value not in versions:
+        raise PydanticCustomError(
+            "federation_version",
+            "must be a version Strawberry supports: {versions} (got {got})",
+            {"versions": ", ".join(versions), "got": repr(value)},
+        )
+    return value
+
+
+# Strawberry types its `federation_version` parameter with a Literal of its own that has no
+# name to import, so no static type here can match it without copying the list: the
+# value is a str checked against Strawberry's list, which mypy takes on trust.
+FederationVersion = Annotated[Any, BeforeValidator(_federation_version)]
 
 
 class _Section(BaseModel):
@@ -152,17 +191,23 @@ class BreakerSettings(_Section):
 
 
 class PersonalizeSettings(_Section):
-    """The aioboto3 client: region, endpoint, timeouts, retries and concurrency."""
+    """How Amazon Personalize is called: client, region, endpoint, timeouts, retries, concurrency.
+
+    Used when backend = "personalize"; the events client (`events`) shares the region and
+    the timeouts.
+    """
 
     region: str = "us-east-1"
-    # "direct": signed HTTP calls of our own (about a tenth of the SDK's CPU per call);
-    # "aioboto3": the SDK's own request pipeline. Both resolve credentials and endpoints
-    # through an aioboto3 session.
+    # "direct": each call is one SigV4-signed POST of our own on a keep-alive connection
+    # of our own pool (backends/personalize_direct.py, backends/http1.py); "aioboto3":
+    # each call goes through an aioboto3 client, the SDK's whole request pipeline
+    # (backends/personalize.py). Either way an aioboto3 session resolves the credentials
+    # (refreshed when they expire), the region and the endpoint.
     client: Literal["direct", "aioboto3"] = "direct"
     # None lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME.
     endpoint_url: str | None = None
-    # One attempt gets at most connect + read timeout, well inside the deadline so that
-    # a retry or a fallback still has time after a hung call.
+    # One attempt gets at most connect + read timeout, which must fit in the deadline;
+    # keep it well inside, so that a retry or a fallback still has time after a hung call.
     connect_timeout: float = Field(default=0.5, gt=0, le=30)
     read_timeout: float = Field(default=1.0, gt=0, le=60)
     # Total attempts per call, the first included; retried only for throttling,
@@ -172,15 +217,15 @@ class PersonalizeSettings(_Section):
     deadline: float = Field(default=3.0, gt=0, le=60)
     backoff_base: float = Field(default=0.05, ge=0, le=10)
     backoff_cap: float = Field(default=0.5, ge=0, le=60)
+    # Personalize calls in flight at once in the process (each worker has its own), and
+    # the size of the client's connection pool.
+    max_concurrency: int = Field(default=64, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _attempt_fits(self) -> "PersonalizeSettings":
         if self.connect_timeout + self.read_timeout > self.deadline:
             raise ValueError("connect_timeout + read_timeout must not exceed the deadline")
         return self
-
-    # Personalize calls in flight at once across the whole process.
-    max_concurrency: int = Field(default=64, ge=1, le=1000)
 
 
 class FederationSettings(_Section):
@@ -433,13 +478,67 @@ class FilterSettings(_Section):
         return value
 
 
+# Beyond this, run more replicas: every worker holds its own engine, pool and cache.
+MAX_WORKERS = 64
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "text"]
+
+
+def _workers(value: object) -> int:
+    number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_WORKERS:
+        raise PydanticCustomError(
+            "workers",
+            "must be a whole number from 1 to {max} (got {got})",
+            {"max": MAX_WORKERS, "got": repr(value)},
+        )
+    return number
+
+
+def _log_level(value: object) -> str:
+    # Names both logging and uvicorn know (uvicorn has no WARN or NOTSET, logging no TRACE).
+    levels: tuple[str, ...] = get_args(LogLevel)
+    if not isinstance(value, str) or value.upper() not in levels:
+        raise PydanticCustomError(
+            "log_level",
+            "must be one of {levels}, in any case (got {got})",
+            {"levels": ", ".join(levels), "got": repr(value)},
+        )
+    return value.upper()
+
+
+def _log_format(value: object) -> str:
+    formats: tuple[str, ...] = get_args(LogFormat)
+    if not isinstance(value, str) or value.lower() not in formats:
+        raise PydanticCustomError(
+            "log_format",
+            "must be json or text, in any case (got {got})",
+            {"got": repr(value)},
+        )
+    return value.lower()
+
+
 class Settings(BaseSettings):
-    """Everything the subgraph needs to start; built once by `load_settings`."""
+    """Everything the subgraph needs to start; built by `load_settings` in each process."""
 
     model_config = SettingsConfigDict(
         env_prefix="SUBGRAPH_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
+    # The process settings: top-level keys in the file, and in the environment the names
+    # they have always had (an alias is read without the SUBGRAPH_ prefix).
+    # Processes serving the port: 1 is uvicorn alone, more the supervisor of web/workers.py.
+    workers: Annotated[int, BeforeValidator(_workers)] = Field(
+        default=1, validation_alias=AliasChoices("WORKERS", "workers")
+    )
+    # For the root logger and uvicorn's (observability/logs.py).
+    log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = Field(
+        default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level")
+    )
+    # "json": one JSON object per line; "text": a human format, for a terminal.
+    log_format: Annotated[LogFormat, BeforeValidator(_log_format)] = Field(
+        default="json", validation_alias=AliasChoices("LOG_FORMAT", "log_format")
+    )
     backend: Literal["local", "personalize"] = "local"
     server: ServerSettings = ServerSettings()
     personalize: PersonalizeSettings = PersonalizeSettings()
@@ -519,31 +618,130 @@ def _check_fallback(
         raise ValueError(f"{where}: {other} needs input {target.input}, which {name} lacks")
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 def load_settings() -> Settings:
     """Read the TOML file named by SUBGRAPH_CONFIG (default: the demo) plus env overrides.
 
-    Raises ConfigurationError with a single line naming the file and the first bad key.
+    Raises ConfigurationError with a single line naming the first bad key and where it
+    came from: the file, or the environment variable.
     """
     path = Path(os.environ.get("SUBGRAPH_CONFIG") or DEMO_CONFIG)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # pydantic-settings' TOML source reads a missing file as an empty one (its files
+        # are optional); this one is not, so it is opened once to say why it cannot be read.
+        with path.open("rb"):
+            pass
+        # Read by pydantic-settings' TOML source, but given to Settings as its init values
+        # (which the environment overrides: settings_customise_sources) rather than listed
+        # as a source: a listed source takes its file from the class's model_config, while
+        # this file is chosen per call (SUBGRAPH_CONFIG), and Settings(**values) elsewhere
+        # must stay exactly those values, with no file beneath them.
+        values = TomlConfigSettingsSource(Settings, toml_file=path)()
     except OSError as exc:
         raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
     try:
-        settings = Settings(**data)
+        settings = Settings(**values)
+    except SettingsError as exc:
+        # A variable for a list or a table that is not JSON: pydantic-settings names the field.
+        raise ConfigurationError(f"environment: {exc} (lists and tables are JSON)") from None
     except ValidationError as exc:
-        raise ConfigurationError(f"config {path}: {_describe(exc)}") from None
+        raise ConfigurationError(_describe(exc, path)) from None
     resources = settings.local.resources
     if resources is not None and not resources.is_absolute():
         local = settings.local.model_copy(update={"resources": path.parent / resources})
         settings = settings.model_copy(update={"local": local})
     return settings
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    loc = _named(first["loc"])
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    environment = _Environment()
+    found = environment.variable(loc)
+    if found is not None:
+        variable, rest = found
+        inside = f"{'.'.join(map(str, rest))}: " if rest else ""
+        return f"environment {variable}: {inside}{first['msg']}{more}"
+    # The file's value, or a section's own check, or a key missing from a section: the
+    # variables that set some of that section are named too.
+    where = ".".join(map(str, loc)) or "(top level)"
+    scope = loc[:-1] if first["type"] == "missing" else loc
+    under = environment.variables_under(scope) if scope else []
+    also = f" (with {', '.join(under)} from the environment)" if under else ""
+    return f"config {path}: {where}: {first['msg']}{also}{more}"
+
+
+def _aliases() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.validation_alias, AliasChoices):
+            for choice in field.validation_alias.choices:
+                names[str(choice)] = name
+    return names
+
+
+def _named(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """`loc` with a top-level alias (`WORKERS`) replaced by its field's name (`workers`)."""
+    if loc and isinstance(loc[0], str):
+        return (_aliases().get(loc[0], loc[0]), *loc[1:])
+    return loc
+
+
+class _Environment:
+    """What the environment sets, found by the path of a key as a validation error gives it."""
+
+    def __init__(self) -> None:
+        values = EnvSettingsSource(Settings)()
+        aliases = _aliases()
+        self._values = {aliases.get(key, key): value for key, value in values.items()}
+        self._names = {name.casefold(): name for name in os.environ}
+        self._prefix = str(Settings.model_config.get("env_prefix") or "")
+        self._delimiter = str(Settings.model_config.get("env_nested_delimiter") or "")
+
+    def variable(self, loc: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]] | None:
+        """The variable that set the value at `loc`, and the rest of `loc` inside it."""
+        node = self._at(loc)
+        if not loc or node is None or isinstance(node, Mapping):
+            return None  # not from the environment, or only some of what is under `loc`
+        return self._name(loc)
+
+    def variables_under(self, loc: tuple[str | int, ...]) -> list[str]:
+        """The variables that set anything under `loc`."""
+        found = (self._name((*loc, *leaf)) for leaf in _leaves(self._at(loc)))
+        return list(dict.fromkeys(name for name, _ in filter(None, found)))
+
+    def _at(self, loc: tuple[str | int, ...]) -> Any:
+        node: Any = self._values
+        for part in loc:
+            if not isinstance(node, Mapping):
+                break  # inside a list the environment set as a whole
+            if part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def _name(self, loc: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]] | None:
+        field = Settings.model_fields.get(str(loc[0]))
+        if field is not None and isinstance(field.validation_alias, AliasChoices):
+            for choice in field.validation_alias.choices:
+                if str(choice).casefold() in self._names:
+                    return self._names[str(choice).casefold()], loc[1:]
+        # The longest prefix of `loc` with a variable: a section may be set as JSON.
+        for end in range(len(loc), 0, -1):
+            name = self._prefix + self._delimiter.join(map(str, loc[:end]))
+            if name.casefold() in self._names:
+                return self._names[name.casefold()], loc[end:]
+        return None
+
+
+def _leaves(node: Any) -> Iterator[tuple[str | int, ...]]:
+    if node is None:
+        return
+    if not isinstance(node, Mapping):
+        yield ()
+        return
+    for key, value in node.items():
+        for leaf in _leaves(value):
+            yield (key, *leaf)

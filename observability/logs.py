@@ -1,8 +1,9 @@
 """Log lines: one JSON object per line (default) or a human format, the same in every process.
 
 `log_config()` is a `logging.config.dictConfig` dictionary covering the root logger and
-uvicorn's own (`uvicorn.error`, `uvicorn.access`): `server.main` hands it to uvicorn, which
-applies it in the parent and in every worker, and `create_app` applies it again, so
+uvicorn's own (`uvicorn.error`, `uvicorn.access`), for the settings' `log_format` and
+`log_level` (LOG_FORMAT, LOG_LEVEL): `server.main` hands it to uvicorn, which applies it
+in the parent and in every worker, and `create_app` applies it again, so
 `uvicorn --factory server:create_app` gets it too.
 
 A JSON line has `time` (UTC, ISO 8601), `level`, `logger`, `message`, `request_id`,
@@ -13,13 +14,14 @@ A JSON line has `time` (UTC, ISO 8601), `level`, `logger`, `message`, `request_i
 
 import logging
 import logging.config
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from opentelemetry import trace
+
+from settings import LogFormat, LogLevel
 
 # Everything a LogRecord has of its own; anything else on a record came from `extra=`.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -81,10 +83,8 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
     }
 
 
-def log_config(fmt: str | None = None, level: str | None = None) -> dict[str, Any]:
-    """The dictConfig for `fmt` ("json" or "text") and `level`, defaulting to the env."""
-    fmt = (fmt or os.environ.get("LOG_FORMAT") or "json").lower()
-    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+def log_config(fmt: LogFormat, level: LogLevel) -> dict[str, Any]:
+    """The dictConfig for `fmt` and `level`, as the settings checked them."""
     formatter: Mapping[str, Any] = (
         {"format": TEXT_FORMAT} if fmt == "text" else {"()": "observability.logs.JsonFormatter"}
     )
@@ -111,6 +111,6 @@ def log_config(fmt: str | None = None, level: str | None = None) -> dict[str, An
     }
 
 
-def configure_logging() -> None:
-    """Apply `log_config()` from LOG_FORMAT and LOG_LEVEL in this process."""
-    logging.config.dictConfig(log_config())
+def configure_logging(fmt: LogFormat, level: LogLevel) -> None:
+    """Apply `log_config(fmt, level)` in this process."""
+    logging.config.dictConfig(log_config(fmt, level))

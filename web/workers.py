@@ -1,12 +1,12 @@
-"""`WORKERS=N`: N uvicorn worker processes, each with its own SO_REUSEPORT listening socket.
+"""`WORKERS=N` (settings' `workers`): N uvicorn processes, each with its own SO_REUSEPORT socket.
 
 uvicorn's own supervisor hands every worker the same listening socket, and whichever
 worker wakes first accepts every connection waiting. A gateway opens its pool of
 keep-alive connections in a burst and keeps it, so the burst (and all the traffic it
-carries afterwards) stays on one worker: measured here with 2 workers and 8 connections,
-one worker used 348 CPU ticks and the other 2. With a socket per worker, all bound to the
-port with SO_REUSEPORT, the kernel spreads new connections over the workers by their
-address hash (202 and 152 ticks in the same run).
+carries afterwards) stays on one worker, which does nearly all the work. With a socket
+per worker, all bound to the port with SO_REUSEPORT, the kernel spreads new connections
+over the workers by their address hash (tests/integration/test_workers.py checks that a
+burst is spread).
 
 The supervisor binds the N sockets itself, after checking with a plain bind that nobody
 holds the port (so a port in use fails at once, in the foreground), and starts each
