@@ -5,8 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/app/.venv \
-    WORKERS=1
+    UV_PROJECT_ENVIRONMENT=/app/.venv
 
 RUN pip install --no-cache-dir uv==0.13.8 \
     && useradd --create-home --uid 10001 subgraph

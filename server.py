@@ -124,7 +124,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = _checked_settings(settings)
     # Here rather than only in main(): every uvicorn worker process builds its own app.
     configure_logging(settings.log_format, settings.log_level)
-    schema = build_schema(settings)
+    try:
+        schema = build_schema(settings)
+    except ConfigurationError as exc:  # e.g. an extension the compiled path does not know
+        print(f"personalize-subgraph: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     salt = settings.observability.id_salt
     tracing = configure_tracing(salt.get_secret_value().encode() if salt else None)
     spans = CallSpans(tracing.tracer, tracing.ids) if tracing.tracer is not None else None

@@ -87,7 +87,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Field_(StrEnum):
+class ServedField(StrEnum):
     """The GraphQL field a use case serves."""
 
     RECOMMENDATIONS = "recommendations"  # User.recommendations
@@ -106,11 +106,11 @@ class Input(StrEnum):
 
 
 # Which inputs make sense on which field: the field supplies the entity's own id.
-_ALLOWED_INPUTS: dict[Field_, set[Input]] = {
-    Field_.RECOMMENDATIONS: {Input.USER},
-    Field_.RELATED: {Input.ITEM, Input.USER_AND_ITEM},
-    Field_.POPULAR_ITEMS: {Input.NONE, Input.USER},
-    Field_.RANKED_ITEMS: {Input.USER},
+_ALLOWED_INPUTS: dict[ServedField, set[Input]] = {
+    ServedField.RECOMMENDATIONS: {Input.USER},
+    ServedField.RELATED: {Input.ITEM, Input.USER_AND_ITEM},
+    ServedField.POPULAR_ITEMS: {Input.NONE, Input.USER},
+    ServedField.RANKED_ITEMS: {Input.USER},
 }
 
 
@@ -365,7 +365,7 @@ class UseCaseSettings(_Section):
     """One Personalize campaign or recommender, and the GraphQL field it serves."""
 
     arn: str
-    field: Field_
+    field: ServedField
     input: Input
     default: bool = False
     description: str | None = None
@@ -425,11 +425,11 @@ class UseCaseSettings(_Section):
         if self.input not in _ALLOWED_INPUTS[self.field]:
             allowed = ", ".join(sorted(i.value for i in _ALLOWED_INPUTS[self.field]))
             raise ValueError(f"field {self.field.value} takes input {allowed}, not {self.input}")
-        if self.field is Field_.RANKED_ITEMS and ":campaign/" not in self.arn:
+        if self.field is ServedField.RANKED_ITEMS and ":campaign/" not in self.arn:
             raise ValueError("rankedItems needs a campaign ARN (GetPersonalizedRanking)")
-        if self.field is Field_.RANKED_ITEMS and self.fallback_items:
+        if self.field is ServedField.RANKED_ITEMS and self.fallback_items:
             raise ValueError("rankedItems use cases fall back to their input, not to items")
-        if self.field is not Field_.RANKED_ITEMS and self.fallback_to_input:
+        if self.field is not ServedField.RANKED_ITEMS and self.fallback_to_input:
             raise ValueError("fallback_to_input is for rankedItems use cases")
         return self
 
@@ -574,7 +574,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_default_per_field(self) -> "Settings":
-        for field in Field_:
+        for field in ServedField:
             defaults = [n for n, u in self.use_cases.items() if u.field is field and u.default]
             if len(defaults) > 1:
                 raise ValueError(f"field {field.value} has several defaults: {', '.join(defaults)}")
@@ -583,11 +583,11 @@ class Settings(BaseSettings):
                 _check_fallback(name, case, other, self.use_cases.get(other))
         return self
 
-    def use_cases_for(self, field: Field_) -> dict[str, UseCaseSettings]:
+    def use_cases_for(self, field: ServedField) -> dict[str, UseCaseSettings]:
         """The use cases serving `field`, in configuration order."""
         return {n: u for n, u in self.use_cases.items() if u.field is field}
 
-    def default_use_case(self, field: Field_) -> str | None:
+    def default_use_case(self, field: ServedField) -> str | None:
         """The use case a field uses when the query names none: the marked one, else the first."""
         cases = self.use_cases_for(field)
         marked = [n for n, u in cases.items() if u.default]
@@ -611,8 +611,8 @@ def _check_fallback(
         raise ValueError(f"{where}: {other!r} is not another configured use case")
     if case.fallback.count(other) > 1:
         raise ValueError(f"{where}: {other!r} is listed twice")
-    ranking = case.field is Field_.RANKED_ITEMS
-    if ranking != (target.field is Field_.RANKED_ITEMS):
+    ranking = case.field is ServedField.RANKED_ITEMS
+    if ranking != (target.field is ServedField.RANKED_ITEMS):
         raise ValueError(f"{where}: rankedItems use cases fall back only to each other")
     if target.input not in _IDS[case.input]:
         raise ValueError(f"{where}: {other} needs input {target.input}, which {name} lacks")

@@ -18,10 +18,10 @@ def warm_config(directory: Path) -> tuple[Path, str]:
     """
     import tomllib
 
-    from settings import DEMO_CONFIG, Field_, Settings
+    from settings import DEMO_CONFIG, ServedField, Settings
 
     text = DEMO_CONFIG.read_text(encoding="utf-8")
-    name = Settings(**tomllib.loads(text)).default_use_case(Field_.RECOMMENDATIONS)
+    name = Settings(**tomllib.loads(text)).default_use_case(ServedField.RECOMMENDATIONS)
     if name is None:
         raise RuntimeError(f"{DEMO_CONFIG} has no use case for User.recommendations")
     header = f"[use_cases.{name}]"

@@ -27,7 +27,7 @@ from resolvers.arguments import (
 )
 from resolvers.context import Context
 from resolvers.fallback import fallback
-from settings import Field_, Input, Settings, UseCaseSettings
+from settings import Input, ServedField, Settings, UseCaseSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class RecommendationsView:
     source: Source
 
 
-def _use_case(settings: Settings, field: Field_, chosen: Any) -> tuple[str, UseCaseSettings]:
+def _use_case(settings: Settings, field: ServedField, chosen: Any) -> tuple[str, UseCaseSettings]:
     name = chosen.value if isinstance(chosen, Enum) else settings.default_use_case(field)
     if name is None:
         raise NotConfigured(f"no use case is configured for {field.value}")
@@ -78,7 +78,7 @@ async def _load(info: strawberry.Info, request: RecommendationRequest) -> Recomm
 
 def _request(
     settings: Settings,
-    field: Field_,
+    field: ServedField,
     *,
     use_case: Any,
     user_id: str | None,
@@ -114,7 +114,7 @@ def user_recommendations_request(
     user_id = check_id(getattr(root, settings.federation.user_key), "userId")
     return _request(
         settings,
-        Field_.RECOMMENDATIONS,
+        ServedField.RECOMMENDATIONS,
         user_id=user_id,
         item_id=None,
         from_graph=_graph_context(settings, root),
@@ -127,21 +127,25 @@ def item_related_request(
 ) -> RecommendationRequest:
     item_id = check_id(getattr(root, settings.federation.item_key), "itemId")
     user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
-    return _request(settings, Field_.RELATED, user_id=user_id, item_id=item_id, **_common(args))
+    return _request(
+        settings, ServedField.RELATED, user_id=user_id, item_id=item_id, **_common(args)
+    )
 
 
 def popular_items_request(
     root: Any, settings: Settings, args: dict[str, Any]
 ) -> RecommendationRequest:
     user_id = check_id(args["user_id"], "userId") if given(args.get("user_id")) else None
-    return _request(settings, Field_.POPULAR_ITEMS, user_id=user_id, item_id=None, **_common(args))
+    return _request(
+        settings, ServedField.POPULAR_ITEMS, user_id=user_id, item_id=None, **_common(args)
+    )
 
 
 def user_ranked_items_request(
     root: Any, settings: Settings, args: dict[str, Any]
 ) -> RecommendationRequest:
     user_id = check_id(getattr(root, settings.federation.user_key), "userId")
-    name, case = _use_case(settings, Field_.RANKED_ITEMS, args.get("use_case"))
+    name, case = _use_case(settings, ServedField.RANKED_ITEMS, args.get("use_case"))
     filter_arn, filter_values = resolve_filter(settings, args.get("filter"))
     return RecommendationRequest(
         operation=Operation.GET_PERSONALIZED_RANKING,

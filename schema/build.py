@@ -6,7 +6,6 @@ from typing import Any
 import strawberry
 from strawberry.extensions import AddValidationRules
 
-from domain.errors import ConfigurationError
 from resolvers.recommendations import (
     item_related,
     popular_items,
@@ -25,10 +24,10 @@ from schema.fields import Arg, ResolverFields
 from schema.inputs import Inputs, build_inputs
 from schema.limits import TokenLimit, introspection_rules, limit_rules
 from schema.operation_info import OperationInfo
-from schema.strawberry_internals import federation_versions, graphql_schema
+from schema.strawberry_internals import graphql_schema
 from schema.subgraph_schema import SubgraphSchema
 from schema.types import ContextEntry
-from settings import Field_, Settings
+from settings import ServedField, Settings
 
 UNSET: Any = strawberry.UNSET
 
@@ -36,7 +35,7 @@ _NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns ite
 _CONTEXT = "Contextual metadata for this request, for use cases trained with it."
 
 
-def _args(inputs: Inputs, field: Field_, *, num_results: bool) -> list[Arg]:
+def _args(inputs: Inputs, field: ServedField, *, num_results: bool) -> list[Arg]:
     args: list[Arg] = []
     enum = inputs.use_case_enums[field]
     if enum is not None:
@@ -100,7 +99,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
             "recommendations": fields.field(
                 user_recommendations,
                 name="recommendations",
-                args=_args(inputs, Field_.RECOMMENDATIONS, num_results=True)
+                args=_args(inputs, ServedField.RECOMMENDATIONS, num_results=True)
                 + _filtering(inputs, promotion=True),
                 returns=returns,
                 description="Items recommended for this user.",
@@ -111,7 +110,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
                 name="ranked_items",
                 args=[
                     Arg("item_ids", list[strawberry.ID], description="1..500 item ids to rank."),
-                    *_args(inputs, Field_.RANKED_ITEMS, num_results=False),
+                    *_args(inputs, ServedField.RANKED_ITEMS, num_results=False),
                     *_filtering(inputs, promotion=False),
                 ],
                 returns=returns,
@@ -126,7 +125,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
                 item_related,
                 name="related",
                 args=[
-                    *_args(inputs, Field_.RELATED, num_results=True),
+                    *_args(inputs, ServedField.RELATED, num_results=True),
                     user_id,
                     *_filtering(inputs, promotion=True),
                 ],
@@ -142,7 +141,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
         popular_items,
         name="popular_items",
         args=[
-            *_args(inputs, Field_.POPULAR_ITEMS, num_results=True),
+            *_args(inputs, ServedField.POPULAR_ITEMS, num_results=True),
             user_id,
             *_filtering(inputs, promotion=True),
         ],
@@ -156,7 +155,6 @@ def build_schema(settings: Settings) -> SubgraphSchema:
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
     documents = DocumentStore()
     federation = settings.federation
-    check_federation_version(federation.version)
     schema = SubgraphSchema(
         query=query,
         mutation=mutation,
@@ -194,12 +192,3 @@ def build_schema(settings: Settings) -> SubgraphSchema:
             ),
         )
     return schema
-
-
-def check_federation_version(version: str) -> None:
-    """Refuse, at start-up, a federation version this Strawberry cannot link."""
-    known = federation_versions()
-    if version not in known:
-        raise ConfigurationError(
-            f"federation.version {version!r} is not one Strawberry supports ({', '.join(known)})"
-        )

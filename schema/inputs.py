@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 
 from resolvers.naming import enum_member, param_attr, param_field, type_name
-from settings import Field_, ParamType, Settings
+from settings import ParamType, ServedField, Settings
 
 _PARAM_TYPES: dict[ParamType, Any] = {
     ParamType.STRINGS: list[str],
@@ -20,10 +20,10 @@ _PARAM_TYPES: dict[ParamType, Any] = {
 }
 
 _ENUM_NAMES = {
-    Field_.RECOMMENDATIONS: "UserUseCase",
-    Field_.RELATED: "ItemUseCase",
-    Field_.POPULAR_ITEMS: "PopularUseCase",
-    Field_.RANKED_ITEMS: "RankingUseCase",
+    ServedField.RECOMMENDATIONS: "UserUseCase",
+    ServedField.RELATED: "ItemUseCase",
+    ServedField.POPULAR_ITEMS: "PopularUseCase",
+    ServedField.RANKED_ITEMS: "RankingUseCase",
 }
 
 
@@ -31,12 +31,12 @@ _ENUM_NAMES = {
 class Inputs:
     """The generated input types; `None` where configuration declares nothing."""
 
-    use_case_enums: dict[Field_, type[Enum] | None]
+    use_case_enums: dict[ServedField, type[Enum] | None]
     recommendation_filter: type | None
     promotion: type | None
 
 
-def _use_case_enum(settings: Settings, field: Field_) -> type[Enum] | None:
+def _use_case_enum(settings: Settings, field: ServedField) -> type[Enum] | None:
     cases = settings.use_cases_for(field)
     if not cases:
         return None
@@ -98,7 +98,7 @@ def build_inputs(settings: Settings) -> Inputs:
     """Generate every configuration-dependent enum and input type."""
     recommendation_filter = _recommendation_filter(settings)
     return Inputs(
-        use_case_enums={field: _use_case_enum(settings, field) for field in Field_},
+        use_case_enums={field: _use_case_enum(settings, field) for field in ServedField},
         recommendation_filter=recommendation_filter,
         promotion=_promotion(recommendation_filter) if recommendation_filter else None,
     )

@@ -64,16 +64,3 @@ def argument_converter(schema: FederationSchema) -> ArgumentConverter:
         return converted
 
     return convert
-
-
-def federation_versions() -> tuple[str, ...]:
-    """The `@link` versions of federation 2 that Strawberry's Schema accepts.
-
-    Strawberry keeps them only as the literal of `Schema.__init__`'s `federation_version`
-    annotation; read from there so that settings offer exactly what Strawberry takes.
-    """
-    annotation = FederationSchema.__init__.__annotations__["federation_version"]
-    versions = tuple(str(v) for v in getattr(annotation, "__args__", ()))
-    if not versions:
-        raise RuntimeError("Strawberry's federation_version annotation lists no versions")
-    return versions

@@ -135,12 +135,6 @@ def test_strawberry_convert_arguments_with_scalar_registry() -> None:
     )
 
 
-def test_strawberry_federation_versions() -> None:
-    versions = internals.federation_versions()
-    assert "2.9" in versions, _named("the Literal of Schema.__init__'s federation_version")
-    assert load_settings().federation.version in versions
-
-
 def test_strawberry_execution_context_base() -> None:
     from graphql.execution import Executor
 

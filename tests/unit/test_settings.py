@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from domain.errors import ConfigurationError
-from settings import DEMO_CONFIG, MAX_WORKERS, REPO_ROOT, Field_, load_settings
+from settings import DEMO_CONFIG, MAX_WORKERS, REPO_ROOT, ServedField, load_settings
 
 
 def test_demo_config_loads_with_defaults_per_field() -> None:
     settings = load_settings()
     assert settings.backend == "local"
-    assert settings.default_use_case(Field_.RECOMMENDATIONS) == "recommendedForYou"
-    assert settings.default_use_case(Field_.RELATED) == "similarItems"
+    assert settings.default_use_case(ServedField.RECOMMENDATIONS) == "recommendedForYou"
+    assert settings.default_use_case(ServedField.RELATED) == "similarItems"
     assert settings.use_cases["recommendedForYou"].is_recommender
     assert not settings.use_cases["similarItems"].is_recommender
 
