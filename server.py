@@ -47,7 +47,7 @@ from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
 from web.graphql_http import GraphQLEndpoint
-from web.request_id import RequestIdMiddleware
+from web.request_id import RequestIdFilter, RequestIdMiddleware
 from web.workers import Supervisor
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
     settings = _checked_settings(settings)
     # Here rather than only in main(): every uvicorn worker process builds its own app.
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
     try:
         schema = build_schema(settings)
     except ConfigurationError as exc:  # e.g. an extension the compiled path does not know
@@ -293,7 +293,7 @@ def _describe(settings: Settings, store: str) -> str:
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
     settings = _checked_settings(None)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
     workers = settings.workers
     config: dict[str, Any] = {
         "app": "server:create_app",
@@ -301,7 +301,7 @@ def main() -> None:
         "log_level": settings.log_level.lower(),
         # Applied by uvicorn in this process and in every worker: JSON (or LOG_FORMAT=text)
         # for uvicorn's own loggers too.
-        "log_config": log_config(settings.log_format, settings.log_level),
+        "log_config": log_config(settings.log_format, settings.log_level, RequestIdFilter),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
         "timeout_graceful_shutdown": settings.server.shutdown_timeout,
     }

@@ -83,21 +83,24 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
     }
 
 
-def log_config(fmt: LogFormat, level: LogLevel) -> dict[str, Any]:
-    """The dictConfig for `fmt` and `level`, as the settings checked them."""
+def log_config(
+    fmt: LogFormat, level: LogLevel, record_filter: type[logging.Filter] | None = None
+) -> dict[str, Any]:
+    """The dictConfig for `fmt` and `level`, as the settings checked them; every record
+    passes `record_filter` (the web layer's request id) when one is given."""
     formatter: Mapping[str, Any] = (
         {"format": TEXT_FORMAT} if fmt == "text" else {"()": "observability.logs.JsonFormatter"}
     )
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "web.request_id.RequestIdFilter"}},
+        "filters": {"record": {"()": record_filter}} if record_filter else {},
         "formatters": {"default": dict(formatter)},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
-                "filters": ["request_id"],
+                "filters": ["record"] if record_filter else [],
                 "stream": "ext://sys.stderr",
             }
         },
@@ -111,6 +114,8 @@ def log_config(fmt: LogFormat, level: LogLevel) -> dict[str, Any]:
     }
 
 
-def configure_logging(fmt: LogFormat, level: LogLevel) -> None:
-    """Apply `log_config(fmt, level)` in this process."""
-    logging.config.dictConfig(log_config(fmt, level))
+def configure_logging(
+    fmt: LogFormat, level: LogLevel, record_filter: type[logging.Filter] | None = None
+) -> None:
+    """Apply `log_config(fmt, level, record_filter)` in this process."""
+    logging.config.dictConfig(log_config(fmt, level, record_filter))
