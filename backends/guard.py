@@ -13,23 +13,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from backends.base import RecommendationBackend
+from domain.breaker import BreakerState
 from domain.errors import CircuitOpen, DeadlineSpent, SubgraphError, UpstreamTimeout
 from domain.request import RecommendationRequest
 from domain.result import RecommendationResult, Source
 from settings import BreakerSettings, PersonalizeSettings
 
 log = logging.getLogger(__name__)
-
-
-class BreakerState(StrEnum):
-    """Closed: calls flow. Open: calls are refused. Half-open: one probe is in flight."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 @dataclass

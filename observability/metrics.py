@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from domain.breaker import BreakerState
+
 # Seconds; Personalize answers in tens of milliseconds, a deadline is a few seconds.
 LATENCY_BUCKETS = (
     0.001,
@@ -43,15 +45,14 @@ OTHER = "other"
 OUTCOMES = ("ok", "errors", "request_error")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 # A breaker's state as its gauge value; a breaker not listed at all is closed.
-_CLOSED = "closed"
-_BREAKER_VALUES = {_CLOSED: 0.0, "half_open": 1.0, "open": 2.0}
+_BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 
 class BreakerStates(Protocol):
     """The breakers of the process (`backends.guard.Breakers`), as far as a scrape needs."""
 
-    def states(self) -> Mapping[str, str]:
-        """ARN -> closed, half_open or open; an ARN not listed is closed."""
+    def states(self) -> Mapping[str, BreakerState]:
+        """ARN -> its breaker's state; an ARN not listed is closed."""
         ...
 
 
@@ -176,7 +177,7 @@ class BreakerCollector(Collector):
             labels=["use_case"],
         )
         for use_case, arn in self._arns.items():
-            state = states.get(arn, _CLOSED)
+            state = states.get(arn, BreakerState.CLOSED)
             gauge.add_metric([use_case], _BREAKER_VALUES[state])
         yield gauge
 
