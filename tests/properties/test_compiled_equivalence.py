@@ -1,0 +1,382 @@
+"""The compiled path answers byte for byte what graphql-core answers, or declines.
+
+Two subgraphs run on loopback against one emulator: the shipped app (compiled path and
+list plans on, the defaults) and the reference (`tests.properties.reference_app`:
+graphql-core and Strawberry only, `server.compiled_plans` off too). Every drawn request
+(`tests.properties.documents`) goes to both, twice, in lockstep: shipped, reference,
+shipped, reference. A document the shipped app has not seen is graphql-core's there
+too (the compiled path takes only documents parsed and validated once before), with
+the list plans; the second sending is the compiled path's whenever it accepts the
+operation. Each pair compares one of the shipped app's paths with the reference, on
+servers whose caches have seen the same requests in the same order.
+
+Compared: HTTP status, media type and body bytes, with two exceptions. The engine draws
+each recommendationId at random (`RID-` and a UUID4), so each distinct id becomes its
+rank of first appearance across one server's two answers: ids may differ, but which
+fields share one (a shared call, a stored answer) may not. And the errors may come in
+another order (see known discrepancy 1): graphql-core lists them as fields fail, which
+with concurrent calls is as upstream answers arrive.
+
+The emulator fails calls by the ids and numResults they carry (fault rules, not rates),
+so upstream errors and fallback chains are compared too. The circuit breaker is off: it
+reopens on the clock, which the two servers do not share. Mutations are not drawn: the
+compiled path never takes them, and recordEvents answers with delivery timings.
+"""
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, settings
+
+from settings import LimitsSettings
+from tests.conftest import Emulator, Subgraph, start_subgraph
+from tests.properties.documents import Drawn, Steering, requests
+from tests.properties.graph import Graph, live_schema, load_graph
+from tests.properties.operations import TALLY
+from tests.servers import REPO_ROOT, free_port, python, running
+
+EXAMPLES = 250
+# At least this share of the drawn requests must be of the compiled path's shape with
+# every argument within limits: the property is about that path.
+COMPILED_FLOOR = 0.3
+# The operation's call budget, as configured by default: beyond the drawn requests
+# that the compiled path may answer (see known discrepancy 2).
+MAX_CALLS = LimitsSettings().max_calls
+
+DEMO = REPO_ROOT / "config" / "demo.toml"
+# Per use case of the demo: lines added to its table (fallback chains and metadata).
+_ADDED = {
+    "recommendedForYou": [
+        'fallback = ["userPersonalization"]',
+        'fallback_items = ["item-0001", "item-0002", "item-0003"]',
+    ],
+    "userPersonalization": ['metadata_columns = ["CATEGORY"]'],
+    "customersWhoViewed": ['fallback = ["similarItems", "bestSellers"]'],
+    "popularity": ['fallback = ["mostViewed"]'],
+    "mostViewed": ['fallback_items = ["item-0004", "item-0005"]'],
+    "personalizedRanking": ["fallback_to_input = true"],
+}
+# What the emulator fails, by request body member: each kind of upstream error once.
+NOT_FOUND_USER, REJECTED_USER, THROTTLED_USER = "user-0013", "user-0014", "user-0015"
+FAILING_ITEM = "item-0013"
+REFUSED_NUM_RESULTS = 7
+FAULT_RULES = [
+    {"match": {"userId": NOT_FOUND_USER}, "error": "ResourceNotFoundException"},
+    {"match": {"userId": REJECTED_USER}, "error": "InvalidInputException"},
+    {"match": {"userId": THROTTLED_USER}, "error": "ThrottlingException"},
+    {"match": {"itemId": FAILING_ITEM}, "error": "InternalFailure"},
+    {"match": {"numResults": REFUSED_NUM_RESULTS}, "error": "AccessDeniedException", "status": 403},
+]
+STEERING = Steering(
+    users=(NOT_FOUND_USER, REJECTED_USER, THROTTLED_USER),
+    items=(FAILING_ITEM,),
+    num_results=(REFUSED_NUM_RESULTS,),
+)
+Bodies = tuple[bytes, bytes]
+RECOMMENDATION_ID = re.compile(rb"RID-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+EQUIVALENCE = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    # No shrinking: a failing example is reported as drawn, and costs no more time.
+    phases=[Phase.explicit, Phase.generate],
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+
+
+def _config(directory: Path) -> Path:
+    text = DEMO.read_text(encoding="utf-8")
+    for use_case, lines in _ADDED.items():
+        header = f"[use_cases.{use_case}]\n"
+        assert text.count(header) == 1, f"the demo configuration has no {header.strip()}"
+        text = text.replace(header, header + "".join(f"{line}\n" for line in lines))
+    path = directory / "equivalence.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Pair:
+    """The shipped app and the reference, what they serve, and one client for both."""
+
+    shipped: str
+    reference: str
+    graph: Graph
+    client: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def faulty_emulator(emulator: Emulator) -> Iterator[Emulator]:
+    emulator.reset()
+    emulator.faults(rules=FAULT_RULES)
+    yield emulator
+    emulator.reset()
+
+
+@pytest.fixture(scope="module")
+def equivalence_env(
+    tmp_path_factory: pytest.TempPathFactory, faulty_emulator: Emulator
+) -> dict[str, str]:
+    """What both subgraphs run with: the configuration, the backend and its timeouts."""
+    return {
+        "SUBGRAPH_CONFIG": str(_config(tmp_path_factory.mktemp("equivalence"))),
+        "SUBGRAPH_BACKEND": "personalize",
+        "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": faulty_emulator.url,
+        "SUBGRAPH_BREAKER__FAILURES": "0",
+        # Generous: on a busy machine one server's call must not time out where the
+        # other's does not.
+        "SUBGRAPH_PERSONALIZE__READ_TIMEOUT": "10",
+        "SUBGRAPH_PERSONALIZE__DEADLINE": "30",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="module")
+def shipped(logs: Path, equivalence_env: dict[str, str]) -> Iterator[Subgraph]:
+    yield from start_subgraph(logs, "subgraph-shipped", equivalence_env)
+
+
+@pytest.fixture(scope="module")
+def reference(logs: Path, equivalence_env: dict[str, str]) -> Iterator[Subgraph]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = python(
+        "-m",
+        "uvicorn",
+        "tests.properties.reference_app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    )
+    env = {**equivalence_env, "SUBGRAPH_SERVER__COMPILED_PLANS": "false"}
+    with running(args, f"{url}/healthz", logs / "subgraph-reference.log", env):
+        yield Subgraph(url)
+
+
+@pytest.fixture(scope="module")
+def pair(shipped: Subgraph, reference: Subgraph, equivalence_env: dict[str, str]) -> Iterator[Pair]:
+    with httpx.Client(timeout=30.0) as client:
+        url = f"{shipped.url}/graphql"
+        graph = load_graph(live_schema(client, url), Path(equivalence_env["SUBGRAPH_CONFIG"]))
+        yield Pair(url, f"{reference.url}/graphql", graph, client)
+
+
+@dataclass
+class Seen:
+    """How many requests were drawn, of the compiled path's shape, and answered with
+    errors in another order (by sending)."""
+
+    requests: int = 0
+    compiled: int = 0
+    reordered: dict[str, int] = field(default_factory=dict)
+
+
+def send(client: httpx.Client, url: str, drawn: Drawn) -> httpx.Response:
+    """The drawn request, counted in the property tests' closing note."""
+    started = time.perf_counter()
+    response = _send(client, url, drawn)
+    TALLY.seconds += time.perf_counter() - started
+    TALLY.operations += 1
+    TALLY.calls += drawn.calls
+    TALLY.statuses[response.status_code] = TALLY.statuses.get(response.status_code, 0) + 1
+    return response
+
+
+def _send(client: httpx.Client, url: str, drawn: Drawn) -> httpx.Response:
+    headers = {} if drawn.accept is None else {"accept": drawn.accept}
+    params: dict[str, Any] = {"query": drawn.query}
+    if drawn.variables is not None:
+        params["variables"] = drawn.variables
+    if drawn.operation_name is not None:
+        params["operationName"] = drawn.operation_name
+    if drawn.method == "GET":
+        if "variables" in params:
+            params["variables"] = orjson.dumps(params["variables"]).decode()
+        return client.get(url, params=params, headers=headers)
+    headers["content-type"] = "application/json"
+    return client.post(url, content=orjson.dumps(params), headers=headers)
+
+
+def shown(*responses: httpx.Response) -> list[bytes]:
+    """One server's bodies, each recommendationId replaced by its rank of first
+    appearance across them."""
+    ranks: dict[bytes, bytes] = {}
+
+    def rank(match: re.Match[bytes]) -> bytes:
+        return ranks.setdefault(match.group(0), b"RID-%d" % len(ranks))
+
+    return [RECOMMENDATION_ID.sub(rank, response.content) for response in responses]
+
+
+def errors_sorted(body: bytes) -> bytes:
+    """The body re-encoded with its errors in one canonical order, all else in place."""
+    decoded = orjson.loads(body)
+    if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):
+        decoded["errors"] = sorted(decoded["errors"], key=orjson.dumps)
+    return orjson.dumps(decoded)
+
+
+def difference(shipped: Any, reference: Any, path: str = "") -> str:
+    """Where two decoded answers first differ, and how."""
+    if isinstance(shipped, dict) and isinstance(reference, dict):
+        if list(shipped) != list(reference):
+            return f"at {path or '/'}: keys {list(shipped)} (shipped) vs {list(reference)}"
+        for key in shipped:
+            if shipped[key] != reference[key]:
+                return difference(shipped[key], reference[key], f"{path}/{key}")
+    if isinstance(shipped, list) and isinstance(reference, list) and path != "/errors":
+        if len(shipped) != len(reference):
+            return f"at {path}: {len(shipped)} entries (shipped) vs {len(reference)}"
+        for index, (mine, theirs) in enumerate(zip(shipped, reference, strict=True)):
+            if mine != theirs:
+                return difference(mine, theirs, f"{path}/{index}")
+    if path.startswith("/errors/"):
+        path = "/errors"
+    return f"at {path or '/'}:\n  shipped:   {shipped!r:.6000}\n  reference: {reference!r:.6000}"
+
+
+def describe(drawn: Drawn) -> str:
+    variables = orjson.dumps(drawn.variables).decode()
+    return (
+        f"{drawn.method} accept={drawn.accept!r} operationName={drawn.operation_name!r}\n"
+        f"query: {drawn.query}\nvariables: {variables[:3000]}"
+    )
+
+
+def same(
+    drawn: Drawn, sending: str, responses: tuple[httpx.Response, httpx.Response], bodies: Bodies
+) -> bool:
+    """Whether the shipped app answered as the reference did; False when only the order
+    of the errors differs; anything else fails the test."""
+    shipped, reference = responses
+    context = f"the {sending} sending of\n{describe(drawn)}"
+    assert (shipped.status_code, shipped.headers.get("content-type")) == (
+        reference.status_code,
+        reference.headers.get("content-type"),
+    ), context
+    if bodies[0] == bodies[1]:
+        return True
+    # The one difference tolerated: the same errors in another order. graphql-core lists
+    # errors as fields fail, which with concurrent calls (and retries after a random
+    # backoff) varies from run to run, so no order can be required of the other path;
+    # the compiled path lists them in field order (known discrepancy 1, below).
+    canonical = errors_sorted(bodies[0]), errors_sorted(bodies[1])
+    assert canonical[0] == canonical[1], (
+        f"{context}\n{difference(orjson.loads(canonical[0]), orjson.loads(canonical[1]))}"
+    )
+    return False
+
+
+def test_the_compiled_path_answers_as_graphql_core(pair: Pair) -> None:
+    seen = Seen()
+
+    @EQUIVALENCE
+    @given(drawn=requests(pair.graph, STEERING))
+    def answers_agree(drawn: Drawn) -> None:
+        seen.requests += 1
+        seen.compiled += drawn.compiled
+        event("compiled shape, within limits" if drawn.compiled else "graphql-core's")
+        for reason in drawn.declined:
+            event(f"may be declined: {reason}")
+        answers = [
+            send(pair.client, url, drawn)
+            for url in (pair.shipped, pair.reference, pair.shipped, pair.reference)
+        ]
+        shipped = shown(answers[0], answers[2])
+        reference = shown(answers[1], answers[3])
+        for sending, index in (("first", 0), ("second", 1)):
+            responses = (answers[2 * index], answers[2 * index + 1])
+            if not same(drawn, sending, responses, (shipped[index], reference[index])):
+                seen.reordered[sending] = seen.reordered.get(sending, 0) + 1
+                event(f"errors in another order ({sending} sending)")
+
+    answers_agree()
+    assert seen.requests >= EXAMPLES, seen
+    # Not vacuous: nothing tells from outside which path answered, so the floor is on
+    # the requests of the shape the compiled path must take (`documents` docstring).
+    assert seen.compiled >= COMPILED_FLOOR * seen.requests, seen
+
+
+def users(*keys: str) -> str:
+    """A literal list of user representations."""
+    return ", ".join(f'{{__typename: "User", id: "{key}"}}' for key in keys)
+
+
+def answers_as_graphql_core(pair: Pair, query: str) -> None:
+    """The first sending (graphql-core's on both servers) and the next two (the compiled
+    path's on the shipped app) answer byte for byte alike, errors in the same order."""
+    drawn = Drawn("POST", query, None, None, None, declined=(), calls=0)
+    for sending in ("first", "second", "third"):
+        responses = (
+            send(pair.client, pair.shipped, drawn),
+            send(pair.client, pair.reference, drawn),
+        )
+        bodies = (shown(responses[0])[0], shown(responses[1])[0])
+        assert same(drawn, sending, responses, bodies), f"the {sending} sending: errors reordered"
+
+
+# KNOWN DISCREPANCY 1, the errors' order. Minimal case, deterministic: a field that
+# fails upstream (rejected: the emulator's rule for REJECTED_USER), then, in field
+# order, the first field beyond the operation's call budget, refused before any call is
+# made. graphql-core lists the budget's error first, as that field fails first; the
+# compiled path lists errors in field order. Any two fields failing out of field order
+# do the same (a 5xx retried after a backoff and a 4xx that is not, for instance); the
+# property above tolerates a different order of the same errors, as it must while the
+# reference's own order depends on timing, and counts it by sending.
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="known discrepancy: the compiled path lists errors in field order, "
+    "graphql-core in the order the fields fail",
+)
+def test_errors_are_listed_in_the_order_the_fields_fail(pair: Pair) -> None:
+    # Distinct, unknown users, so that no answer is stored and each costs a call.
+    others = [f"budget-{n}" for n in range(MAX_CALLS)]
+    answers_as_graphql_core(
+        pair,
+        f"{{ _entities(representations: [{users(REJECTED_USER, *others)}]) {{"
+        " ... on User { recommendations(useCase: USER_PERSONALIZATION) { source } } } }",
+    )
+
+
+# KNOWN DISCREPANCY 2, who is refused when the call budget runs out. Minimal case,
+# deterministic: two `_entities` roots, the first with several representations, one
+# call beyond the budget between them. graphql-core reaches the fields of a list of
+# several entities after the roots that follow it (those of a list of one, at once), so
+# it spends the budget on the second root first and refuses the first root's last
+# entity; the compiled path spends it in field order and refuses the second root's
+# entity: different data, not only another order. The drawn requests that the compiled
+# path takes stay within the default budget, so the property above does not meet it.
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="known discrepancy: the compiled path spends the call budget in field order, "
+    "graphql-core on lists of several entities last",
+)
+def test_the_call_budget_is_spent_in_the_order_graphql_core_spends_it(pair: Pair) -> None:
+    first = [f"budget-{n}" for n in range(MAX_CALLS)]
+    answers_as_graphql_core(
+        pair,
+        f"{{ a: _entities(representations: [{users(*first)}]) {{"
+        " ... on User { recommendations(numResults: 1) { source } } }"
+        f" b: _entities(representations: [{users('budget-last')}]) {{"
+        " ... on User { recommendations(numResults: 1) { source } } } }",
+    )
