@@ -1,12 +1,12 @@
 """The compiled path answers byte for byte what graphql-core answers, or declines.
 
 Two subgraphs run on loopback against one emulator: the shipped app (compiled path and
-list plans on, the defaults) and the reference (`tests.properties.reference_app`:
-graphql-core and Strawberry only, `server.compiled_plans` off too). Every drawn request
+item lists on, the defaults) and the reference (`server.compiled_path` off: graphql-core
+and Strawberry only). Every drawn request
 (`tests.properties.documents`) goes to both, twice, in lockstep: shipped, reference,
 shipped, reference. A document the shipped app has not seen is graphql-core's there
 too (the compiled path takes only documents parsed and validated once before), with
-the list plans; the second sending is the compiled path's whenever it accepts the
+the item lists; the second sending is the compiled path's whenever it accepts the
 operation. Each pair compares one of the shipped app's paths with the reference, on
 servers whose caches have seen the same requests in the same order.
 
@@ -40,7 +40,7 @@ from tests.conftest import Emulator, Subgraph, start_subgraph
 from tests.properties.documents import Drawn, Steering, requests
 from tests.properties.graph import Graph, live_schema, load_graph
 from tests.properties.operations import TALLY
-from tests.servers import REPO_ROOT, free_port, python, running
+from tests.servers import REPO_ROOT
 
 EXAMPLES = 250
 # At least this share of the drawn requests must be of the compiled path's shape with
@@ -152,23 +152,9 @@ def shipped(logs: Path, equivalence_env: dict[str, str]) -> Iterator[Subgraph]:
 
 @pytest.fixture(scope="module")
 def reference(logs: Path, equivalence_env: dict[str, str]) -> Iterator[Subgraph]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = python(
-        "-m",
-        "uvicorn",
-        "tests.properties.reference_app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    )
-    env = {**equivalence_env, "SUBGRAPH_SERVER__COMPILED_PLANS": "false"}
-    with running(args, f"{url}/healthz", logs / "subgraph-reference.log", env):
-        yield Subgraph(url)
+    """The same app with `server.compiled_path` off: graphql-core and Strawberry only."""
+    env = {**equivalence_env, "SUBGRAPH_SERVER__COMPILED_PATH": "false"}
+    yield from start_subgraph(logs, "subgraph-reference", env)
 
 
 @pytest.fixture(scope="module")
