@@ -87,6 +87,11 @@ class RecommendationLoader(DataLoader[RecommendationRequest, "asyncio.Task[Answe
         # key only while it is still that key's latest (see `_forget`).
         self._latest: dict[RecommendationRequest, asyncio.Task[Answer]] = {}
 
+    @property
+    def calls_left(self) -> int:
+        """How many more distinct Personalize calls this operation may make."""
+        return self._calls_left
+
     def load(self, key: RecommendationRequest) -> "asyncio.Future[asyncio.Task[Answer]]":
         self._used = True
         return super().load(key)

@@ -18,6 +18,7 @@ from strawberry.federation.schema import Schema
 from strawberry.types.arguments import StrawberryArgument
 
 from domain.errors import ConfigurationError, SubgraphError
+from domain.request import RecommendationRequest
 from resolvers.context import Context
 from schema.compiled.direct import plain_field
 from schema.compiled.documents import DocumentStore
@@ -130,6 +131,8 @@ class CompiledPath:
             roots = self._ready(operation, variables or {}, context)
         except Declined:
             return None
+        if _spend_order_differs(roots, context.loaders.recommendations.calls_left):
+            return None
         if context.on_operation is not None:
             context.on_operation(operation.name, OperationType.QUERY.value)
         return await run(roots, context, self._schema.process_errors)
@@ -195,3 +198,23 @@ class CompiledPath:
             raise Declined from None
         except Exception as exc:
             return FieldCall(call, failure=exc)
+
+
+def _spend_order_differs(roots: list[ReadyRoot], calls_left: int) -> bool:
+    """Whether the call budget could refuse other fields here than graphql-core refuses.
+
+    Over budget, the fields refused are the last to spend. The compiled path spends in
+    field order; graphql-core does too within one root field, but completes a list of
+    several entities after the root fields that follow it. Such operations are left to
+    graphql-core, whose order is the definition.
+    """
+    requests: set[RecommendationRequest] = set()
+    rooted = 0
+    several = False
+    for root in roots:
+        calls = [root.call] if root.call else [c for e in root.entities for c in e.calls]
+        built = {c.request for c in calls if c.request is not None}
+        requests |= built
+        rooted += bool(built)
+        several = several or sum(1 for e in root.entities if e.calls) > 1
+    return len(requests) > calls_left and rooted > 1 and several

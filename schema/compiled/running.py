@@ -2,6 +2,8 @@
 answer assembled as graphql-core would."""
 
 import asyncio
+import functools
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,10 @@ class OperationCalls:
         self._recoveries: dict[int, asyncio.Task[RecommendationsView]] = {}
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed = False
+        # When each called field's outcome became known, in order: its error is listed
+        # there, as graphql-core lists errors in the order fields fail.
+        self._sequence = itertools.count()
+        self._known: dict[int, int] = {}
 
     def start(self) -> None:
         """Start every call as one batch and note which fields wait for which call.
@@ -111,16 +117,26 @@ class OperationCalls:
             return
         self._pending.discard(request)
         self._outcomes[request] = outcome
-        if isinstance(outcome, SubgraphError) and outcome.degradable:
-            for slot in self._slots[request]:
+        degradable = isinstance(outcome, SubgraphError) and outcome.degradable
+        for slot in self._slots[request]:
+            if degradable:
+                assert isinstance(outcome, SubgraphError)
                 recovery = asyncio.ensure_future(recovered(self._context, request, outcome))
-                recovery.add_done_callback(self._recovered)
+                recovery.add_done_callback(functools.partial(self._recovered, slot))
                 self._recoveries[slot] = recovery
+            else:
+                self._known[slot] = next(self._sequence)
         self._check()
 
-    def _recovered(self, recovery: "asyncio.Task[RecommendationsView]") -> None:
+    def _recovered(self, slot: int, recovery: "asyncio.Task[RecommendationsView]") -> None:
         if not self._closed:
+            self._known[slot] = next(self._sequence)
             self._check()
+
+    def known_at(self, slot: int) -> int:
+        """The rank of the moment the field at `slot` got its outcome (-1: at start, a
+        stored answer)."""
+        return self._known.get(slot, -1)
 
     def _check(self) -> None:
         if self._done.done() or self._pending:
@@ -175,30 +191,36 @@ async def run(
     finally:
         calls.close()
     outcomes = [calls.outcome(slot) for slot in range(len(requests))]
-    return _result(roots, outcomes, process_errors)
+    known = [calls.known_at(slot) for slot in range(len(requests))]
+    return _result(roots, outcomes, known, process_errors)
 
 
 def _result(
     roots: list[ReadyRoot],
     outcomes: Sequence[RecommendationsView | Exception],
+    known: Sequence[int],
     process_errors: Callable[[list[GraphQLError]], Any],
 ) -> ExecutionResult:
-    errors: list[GraphQLError] = []
+    # (when the outcome was known, field order, error): errors are listed as graphql-core
+    # lists them, in the order the fields failed; a request that could not be built
+    # failed before any call.
+    found: list[tuple[int, int, GraphQLError]] = []
     data: dict[str, Any] = {}
 
     def show(field_call: FieldCall, path: list[str | int]) -> dict[str, Any] | None:
         call = field_call.call
         outcome: RecommendationsView | Exception
         if field_call.failure is not None:
-            outcome = field_call.failure
+            outcome, when = field_call.failure, -2
         else:
-            outcome = outcomes[field_call.slot]
+            outcome, when = outcomes[field_call.slot], known[field_call.slot]
         if not isinstance(outcome, Exception):
             try:
                 return call.render(outcome)
             except Exception as exc:  # a bug: masked and logged by `coded`, as anywhere
                 outcome = exc
-        errors.append(coded(located_error(outcome, [call.node], path), executed=True))
+        error = coded(located_error(outcome, [call.node], path), executed=True)
+        found.append((when, len(found), error))
         return None
 
     for root in roots:
@@ -218,6 +240,7 @@ def _result(
                     shown[part.key] = ready.typename
             listed.append(shown)
         data[root.key] = listed
+    errors = [error for *_, error in sorted(found, key=lambda e: (e[0], e[1]))]
     if errors:
         process_errors(errors)
     return ExecutionResult(data, errors or None)

@@ -14,8 +14,8 @@ Compared: HTTP status, media type and body bytes, with two exceptions. The engin
 each recommendationId at random (`RID-` and a UUID4), so each distinct id becomes its
 rank of first appearance across one server's two answers: ids may differ, but which
 fields share one (a shared call, a stored answer) may not. And the errors may come in
-another order (see known discrepancy 1): graphql-core lists them as fields fail, which
-with concurrent calls is as upstream answers arrive.
+another order: graphql-core lists them as fields fail, which with concurrent calls is
+as upstream answers arrive, and varies from run to run.
 
 The emulator fails calls by the ids and numResults they carry (fault rules, not rates),
 so upstream errors and fallback chains are compared too. The circuit breaker is off: it
@@ -47,7 +47,7 @@ EXAMPLES = 250
 # every argument within limits: the property is about that path.
 COMPILED_FLOOR = 0.3
 # The operation's call budget, as configured by default: beyond the drawn requests
-# that the compiled path may answer (see known discrepancy 2).
+# that the compiled path may answer (see the budget's test below).
 MAX_CALLS = LimitsSettings().max_calls
 
 DEMO = REPO_ROOT / "config" / "demo.toml"
@@ -263,7 +263,7 @@ def same(
     # The one difference tolerated: the same errors in another order. graphql-core lists
     # errors as fields fail, which with concurrent calls (and retries after a random
     # backoff) varies from run to run, so no order can be required of the other path;
-    # the compiled path lists them in field order (known discrepancy 1, below).
+    # the compiled path lists them as their outcomes became known (test below).
     canonical = errors_sorted(bodies[0]), errors_sorted(bodies[1])
     assert canonical[0] == canonical[1], (
         f"{context}\n{difference(orjson.loads(canonical[0]), orjson.loads(canonical[1]))}"
@@ -319,20 +319,14 @@ def answers_as_graphql_core(pair: Pair, query: str) -> None:
         assert same(drawn, sending, responses, bodies), f"the {sending} sending: errors reordered"
 
 
-# KNOWN DISCREPANCY 1, the errors' order. Minimal case, deterministic: a field that
+# Once a discrepancy: the errors' order. Minimal case, deterministic: a field that
 # fails upstream (rejected: the emulator's rule for REJECTED_USER), then, in field
 # order, the first field beyond the operation's call budget, refused before any call is
 # made. graphql-core lists the budget's error first, as that field fails first; the
-# compiled path lists errors in field order. Any two fields failing out of field order
-# do the same (a 5xx retried after a backoff and a 4xx that is not, for instance); the
-# property above tolerates a different order of the same errors, as it must while the
-# reference's own order depends on timing, and counts it by sending.
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known discrepancy: the compiled path lists errors in field order, "
-    "graphql-core in the order the fields fail",
-)
+# compiled path used to list errors in field order, and now lists them in the order
+# their outcomes became known. The property above still tolerates a different order of
+# the same errors, as it must while the reference's own order depends on timing (two
+# upstream failures arriving in the same instant), and counts it by sending.
 def test_errors_are_listed_in_the_order_the_fields_fail(pair: Pair) -> None:
     # Distinct, unknown users, so that no answer is stored and each costs a call.
     others = [f"budget-{n}" for n in range(MAX_CALLS)]
@@ -343,20 +337,15 @@ def test_errors_are_listed_in_the_order_the_fields_fail(pair: Pair) -> None:
     )
 
 
-# KNOWN DISCREPANCY 2, who is refused when the call budget runs out. Minimal case,
+# Once a discrepancy: who is refused when the call budget runs out. Minimal case,
 # deterministic: two `_entities` roots, the first with several representations, one
 # call beyond the budget between them. graphql-core reaches the fields of a list of
 # several entities after the roots that follow it (those of a list of one, at once), so
 # it spends the budget on the second root first and refuses the first root's last
-# entity; the compiled path spends it in field order and refuses the second root's
-# entity: different data, not only another order. The drawn requests that the compiled
-# path takes stay within the default budget, so the property above does not meet it.
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known discrepancy: the compiled path spends the call budget in field order, "
-    "graphql-core on lists of several entities last",
-)
+# entity. The compiled path spends in field order, so it now declines an operation
+# over budget whose spending order could differ (schema.compiled.path), and
+# graphql-core answers. The drawn requests stay within the default budget, so the
+# property above does not meet this case.
 def test_the_call_budget_is_spent_in_the_order_graphql_core_spends_it(pair: Pair) -> None:
     first = [f"budget-{n}" for n in range(MAX_CALLS)]
     answers_as_graphql_core(
