@@ -1,6 +1,6 @@
 """`python -m bench.libraries`: each hand-written component against the library it stands in for.
 
-``python -m bench.libraries [--rounds 5] [--quick]`` (repo root, about 2 minutes)
+``python -m bench.libraries [--rounds 5] [--quick]`` (repo root, about 2.5 minutes)
 
 Issue 15 asks to keep a hand-written component only where the library's cost matters.
 This measures, side by side in one run, the CPU per operation of each one and of its
