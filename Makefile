@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # has the default). `make serve WORKERS=4` still reaches server.py: make exports the
 # variables given on its command line.
 
-.PHONY: serve test soak bench lint format emulator schema check-supergraph clean
+.PHONY: serve test soak bench bench-libraries lint format emulator schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -42,6 +42,9 @@ soak: .venv/.synced node_modules/.installed  ## the fault-injected load test for
 
 bench: .venv/.synced  ## speed and cost side by side: service, naive Strawberry, orjson floor (BENCH_ARGS=--quick)
 	$(RUN) python -m bench.service $(BENCH_ARGS)
+
+bench-libraries: .venv/.synced  ## each hand-written component's CPU against its library's, side by side
+	$(RUN) python -m bench.libraries $(BENCH_ARGS)
 
 schema: .venv/.synced  ## regenerate schema.graphql (the subgraph SDL, committed)
 	$(RUN) python -m federation.sdl write

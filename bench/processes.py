@@ -41,7 +41,11 @@ class Proc:
     log: Path
 
 
-def _start(name: str, args: list[str], ready_url: str, logs: Path, env: Mapping[str, str]) -> Proc:
+def start_process(
+    name: str, args: list[str], ready_url: str, logs: Path, env: Mapping[str, str]
+) -> Proc:
+    """Start `python args` from the repo root with the tests' AWS environment and `env`,
+    logging to `logs/name.log`; `running` waits until its `ready_url` answers."""
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -109,7 +113,7 @@ def start_emulator(logs: Path, delay_ms: float) -> tuple[Proc, str]:
     url = f"http://127.0.0.1:{port}"
     args = ["-m", "local_personalize", "serve", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--delay-ms", f"{delay_ms:g}", "--log-level", "warning"]
-    return _start("emulator", args, f"{url}/_emulator/health", logs, {}), url
+    return start_process("emulator", args, f"{url}/_emulator/health", logs, {}), url
 
 
 def start_ideal_backend(logs: Path, delay_ms: float) -> tuple[Proc, str]:
@@ -117,7 +121,7 @@ def start_ideal_backend(logs: Path, delay_ms: float) -> tuple[Proc, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = ["-m", "bench.ideal_backend", "--port", str(port), "--delay-ms", f"{delay_ms:g}"]
-    return _start("ideal-backend", args, f"{url}/_emulator/health", logs, {}), url
+    return start_process("ideal-backend", args, f"{url}/_emulator/health", logs, {}), url
 
 
 def start_service(name: str, logs: Path, emulator: str, env: Mapping[str, str]) -> tuple[Proc, str]:
@@ -133,7 +137,7 @@ def start_service(name: str, logs: Path, emulator: str, env: Mapping[str, str]) 
         "WORKERS": os.environ.get("WORKERS", "1"),
         **env,
     }
-    return _start(name, ["server.py"], f"{url}/healthz", logs, full_env), url
+    return start_process(name, ["server.py"], f"{url}/healthz", logs, full_env), url
 
 
 def start_naive(logs: Path, emulator: str) -> tuple[Proc, str]:
@@ -142,7 +146,7 @@ def start_naive(logs: Path, emulator: str) -> tuple[Proc, str]:
     url = f"http://127.0.0.1:{port}"
     env = {"AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": emulator}
     args = ["-m", "bench.naive_subgraph", "--host", "127.0.0.1", "--port", str(port)]
-    return _start("naive", args, f"{url}/healthz", logs, env), url
+    return start_process("naive", args, f"{url}/healthz", logs, env), url
 
 
 def start_bare(name: str, logs: Path, emulator: str, burn_ms: float = 0.0) -> tuple[Proc, str]:
@@ -151,7 +155,7 @@ def start_bare(name: str, logs: Path, emulator: str, burn_ms: float = 0.0) -> tu
     url = f"http://127.0.0.1:{port}"
     args = ["-m", "bench.bare_home", "--port", str(port), "--emulator", emulator]
     args += ["--burn-ms", f"{burn_ms:g}"]
-    return _start(name, args, f"{url}/healthz", logs, {}), url
+    return start_process(name, args, f"{url}/healthz", logs, {}), url
 
 
 def _descendants(pid: int) -> list[int]:

@@ -138,6 +138,26 @@ class GraphQLEndpoint:
             server.shared_secret.get_secret_value().encode() if server.shared_secret else None
         )
 
+    @property
+    def schema(self) -> Any:
+        """The schema it executes."""
+        return self._schema
+
+    @property
+    def context_factory(self) -> ContextFactory:
+        """How it builds each request's context."""
+        return self._context
+
+    @property
+    def observer(self) -> OperationObserver | None:
+        """What counts, times and traces its requests."""
+        return self._observer
+
+    @property
+    def serves_ide(self) -> bool:
+        """Whether a browser's GET shows GraphiQL."""
+        return self._ide is not None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if self._observer is None:
