@@ -6,7 +6,6 @@ path off). The library side then has one extension replaced, in its place in the
 
 - document cache: `DocumentCache` by `ParserCache` and `ValidationCache` (maxsize 512, as
   `DocumentStore`'s);
-- token limit: `TokenLimit` by `MaxTokensLimiter(max_token_count=limits.max_tokens)`.
 
 An operation is `schema.execute` of the home query, as the /graphql endpoint calls it,
 with a fresh context over the app's backend (every answer from its cache); CPU is this
@@ -21,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -31,7 +30,6 @@ from bench.workloads import HOME
 from resolvers.context import Context
 from schema.build import build_schema
 from schema.compiled.documents import DocumentCache, DocumentStore
-from schema.limits import TokenLimit
 from schema.subgraph_schema import SubgraphSchema
 from settings import Settings
 
@@ -79,12 +77,6 @@ def strawberry_caches(settings: Settings) -> SubgraphSchema:
             functools.partial(ValidationCache, maxsize=size),
         ],
     )
-
-
-def strawberry_token_limit(settings: Settings) -> SubgraphSchema:
-    """The subgraph's schema with Strawberry's MaxTokensLimiter as its token limit."""
-    limiter = functools.partial(MaxTokensLimiter, max_token_count=settings.limits.max_tokens)
-    return with_replaced(subgraph_schema(settings), TokenLimit, [limiter])
 
 
 async def _execute(

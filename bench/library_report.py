@@ -25,7 +25,6 @@ class InProcess:
     http: dict[int, Comparison]
     signing: Comparison
     documents: Swap
-    tokens: Swap
     # Our schema against a second build of it: what the method gives two identical sides.
     control: Swap
 
@@ -103,18 +102,7 @@ def _schema_verdicts(p: InProcess) -> list[tuple[str, str]]:
         + f"{cost}, compiled path off, {control}); "
         + "; ".join(reasons)
     )
-    tokens = p.tokens.comparison
-    same = (
-        "answers refused documents differently (below)"
-        if p.tokens.differences
-        else "the same MAX_TOKENS_LIMIT error, code and message"
-    )
-    token_limit = (
-        _speed(tokens)
-        + _cost(tokens, "MaxTokensLimiter", "TokenLimit", "home operation")
-        + f", {control}); {same}"
-    )
-    return [("document cache", documents), ("token limit", token_limit)]
+    return [("document cache", documents)]
 
 
 def _view_verdict(r: Results) -> str:
@@ -181,7 +169,6 @@ def _table(r: Results) -> None:
     print(_row("SigV4 signer (botocore)", "signature, bench process", p.signing))
     for name, found in (
         ("document cache (ParserCache + ValidationCache)", p.documents),
-        ("token limit (MaxTokensLimiter)", p.tokens),
         ("control: our schema, a second build", p.control),
     ):
         print(_row(name, "home op, bench process", found.comparison))
@@ -216,7 +203,6 @@ def report(r: Results) -> None:
         views.setdefault(tuple(differences), []).append(view)
     for what, lines in (
         ("document cache", p.documents.differences),
-        ("token limit", p.tokens.differences),
         *((f"view {' and '.join(names)}", found) for found, names in views.items()),
     ):
         if not lines:

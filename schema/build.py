@@ -4,7 +4,7 @@ import functools
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 
 from resolvers.recommendations import (
     item_related,
@@ -22,7 +22,7 @@ from schema.error_codes import ErrorCodes
 from schema.events import RecordEventsResult, record_events
 from schema.fields import Arg, ResolverFields
 from schema.inputs import Inputs, build_inputs
-from schema.limits import TokenLimit, introspection_rules, limit_rules
+from schema.limits import introspection_rules, limit_rules
 from schema.operation_info import OperationInfo
 from schema.strawberry_internals import graphql_schema
 from schema.subgraph_schema import SubgraphSchema
@@ -165,7 +165,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
         # compiled path checks that it knows every extension's class.
         extensions=[
             ErrorCodes,
-            functools.partial(TokenLimit, settings.limits.max_tokens),
+            functools.partial(MaxTokensLimiter, max_token_count=settings.limits.max_tokens),
             functools.partial(AddValidationRules, rules),
             functools.partial(DocumentCache, documents),
             OperationInfo,
@@ -185,7 +185,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
             {federation.user_type: federation.user_key, federation.item_type: federation.item_key},
             known_extensions=(
                 ErrorCodes,
-                TokenLimit,
+                MaxTokensLimiter,
                 AddValidationRules,
                 DocumentCache,
                 OperationInfo,

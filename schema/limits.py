@@ -7,7 +7,6 @@ the validation cache and report errors with their own `extensions.code`. Fields 
 is graphql-core's own parser limit, which stops parsing early.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -23,7 +22,6 @@ from graphql.validation import (
     ASTValidationRule,
     NoSchemaIntrospectionCustomRule,
 )
-from strawberry.extensions import SchemaExtension
 
 from domain.errors import ErrorCode
 from settings import LimitsSettings
@@ -119,14 +117,3 @@ def limit_rules(limits: LimitsSettings) -> list[type[ASTValidationRule]]:
 def introspection_rules(enabled: bool) -> list[type[ASTValidationRule]]:
     """graphql-core's rule refusing `__schema` and `__type` when introspection is off."""
     return [] if enabled else [NoSchemaIntrospectionCustomRule]
-
-
-class TokenLimit(SchemaExtension):
-    """Stops the parser after `max_tokens` tokens (a cheap guard against huge documents)."""
-
-    def __init__(self, max_tokens: int) -> None:
-        self._max_tokens = max_tokens
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = self._max_tokens
-        yield

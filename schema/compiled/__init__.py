@@ -33,7 +33,7 @@ Invariants (each held by code or a test, not by care):
   calls' tasks, which cannot run before every waiting field is noted.
 - Schema extensions are not run on compiled operations, so `CompiledPath` refuses, at
   start-up, a schema with an extension it does not know. Known: `ErrorCodes` (errors
-  are coded by the same function), `TokenLimit` and `AddValidationRules` (only documents
+  are coded by the same function), `MaxTokensLimiter` and `AddValidationRules` (only documents
   that parsed and validated clean are compiled), `DocumentCache` (where compiled
   operations are kept) and `OperationInfo` (the compiled path reports the operation's
   name and type to `Context.on_operation` itself).
