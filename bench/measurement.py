@@ -4,7 +4,8 @@ The load generator is the subgraph's own Personalize client (`backends.http1`) o
 uvloop: one keep-alive connection per concurrent client, prebuilt requests, answers
 parsed by httptools. Each cell is bounded by time and by count, and records every
 query's latency, the server's and the emulator's CPU (from /proc) and the emulator's
-call counter, all read after one unmeasured `{ __typename }` per connection.
+call counter, all read after one unmeasured `{ __typename }` per connection. `pool`
+makes one cell of a target's cells run at different times.
 """
 
 import asyncio
@@ -26,13 +27,10 @@ import orjson
 from backends.http1 import ConnectionFailed, Pool
 from bench.answers import HEADERS, clean, problems
 from bench.processes import Proc, Target, check_alive, cpu_seconds
-from bench.workloads import HOME, Workload
+from bench.workloads import Workload
 
 # Opens a client's connection before a cell without asking Personalize anything.
 _WARMUP = orjson.dumps({"query": "{ __typename }"})
-# The p99 check gets a cell of its own, ten times a table cell's time (same query cap):
-# a 3 s cell holds about 1,000 home pages, so its p99 rests on its 10 slowest.
-CHECK_CELL_TIME_FACTOR = 10
 
 
 @dataclass
@@ -81,6 +79,7 @@ class Cell:
             "seconds": round(self.seconds, 3),
             "qps": round(self.qps, 2),
             "p50_minus_delay_ms": round(self.overhead_ms(0.5), 3),
+            "p90_minus_delay_ms": round(self.overhead_ms(0.9), 3),
             "p99_minus_delay_ms": round(self.overhead_ms(0.99), 3),
             "requests": self.requests,
             "calls": self.calls,
@@ -90,6 +89,34 @@ class Cell:
             "client_cpu_s": round(self.client_cpu_s, 3),
             "errors": dict(self.errors),
         }
+
+
+def pool(cells: Sequence[Cell]) -> Cell:
+    """One cell of several of the same target, workload and concurrency, run at other times.
+
+    Latencies are pooled (its percentiles are over all of them, not an average of the
+    cells' percentiles), and queries, time, calls, CPU and errors summed, so CPU per
+    query is all the CPU over all the queries.
+    """
+    first = cells[0]
+    pooled = Cell(first.target, first.workload, first.concurrency, first.delay_ms)
+    for cell in cells:
+        if (cell.target, cell.workload, cell.concurrency) != (
+            first.target,
+            first.workload,
+            first.concurrency,
+        ):
+            raise ValueError(f"pooling {cell.target}/{cell.workload} with {first.target}")
+        pooled.queries += cell.queries
+        pooled.seconds += cell.seconds
+        pooled.latencies_ms.extend(cell.latencies_ms)
+        pooled.errors.update(cell.errors)
+        pooled.calls += cell.calls
+        pooled.requests += cell.requests
+        pooled.server_cpu_s += cell.server_cpu_s
+        pooled.emulator_cpu_s += cell.emulator_cpu_s
+        pooled.client_cpu_s += cell.client_cpu_s
+    return pooled
 
 
 async def _emulator_calls(client: httpx.AsyncClient, emulator: str) -> int:
@@ -238,41 +265,6 @@ async def drive(
                     + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
                     flush=True,
                 )
-
-
-async def home_check_cell(
-    target: Target,
-    c: int,
-    *,
-    seconds: float,
-    max_queries: int,
-    delay_ms: float,
-    emulator: str,
-    emulator_pid: int,
-    warm: bool,
-) -> Cell:
-    """The home p99 check's cell (`CHECK_CELL_TIME_FACTOR` table cells' time) against `target`.
-
-    `seconds` is a table cell's time. A target that has not served yet (`warm` false)
-    first gets that long of the same workload, unmeasured, as the service got its table
-    cells. Every target gets the same query stream.
-    """
-    common: dict[str, Any] = {
-        "delay_ms": delay_ms,
-        "emulator": emulator,
-        "emulator_pid": emulator_pid,
-        "seed": zlib.crc32(f"home/{c}/check".encode()),
-    }
-    if not warm:
-        await run_cell(target, HOME, c, seconds=seconds, max_queries=10**6, **common)
-    return await run_cell(
-        target,
-        HOME,
-        c,
-        seconds=seconds * CHECK_CELL_TIME_FACTOR,
-        max_queries=max_queries,
-        **common,
-    )
 
 
 async def warm_up(target: Target, workload: Workload, emulator: str) -> int:
