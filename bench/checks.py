@@ -7,6 +7,7 @@ them and exits 0 whatever they say.
 
 import math
 
+from bench.interleaved import LEAD_IN_PER_CLIENT
 from bench.report import Report, fmt
 from bench.workloads import BATCH_WARM
 
@@ -143,7 +144,8 @@ def _home_p99(report: Report, c8: int) -> tuple[str, str] | None:
         f"{bound}: p99 service {fmt(p99, 2)} ms vs bare {fmt(bare_p99, 2)} ms -> "
         f"{_signed(over)} ms; CPU service {fmt(home.cpu_ms_per_query, 2)} ms vs bare "
         f"{fmt(bare.cpu_ms_per_query, 2)} ms -> {fmt(cpu_ratio)}x (rounds taking turns, "
-        f"service first in {firsts} of {len(rounds)}, each side's pooled{spread}. service: "
+        f"service first in {firsts} of {len(rounds)}, each after {LEAD_IN_PER_CLIENT * c8} "
+        f"unmeasured pages, each side's pooled{spread}. service: "
         f"{home.queries:,} queries, p50 {fmt(home.overhead_ms(0.5), 2)} ms, p90 "
         f"{fmt(home.overhead_ms(0.9), 2)} ms{table_note}; c=1: p50 "
         f"{fmt(one.overhead_ms(0.5), 2) if one else 'n/a'} ms; the server busy "

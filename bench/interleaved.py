@@ -6,9 +6,11 @@ whatever else ran changed between them: one commit passed (+0.32 ms) and failed
 (+3.42 ms) in two runs. Here each side's queries are split into `ROUNDS` rounds and
 the sides take turns: service then bare, then bare then service, and so on, so each
 side goes first in half the rounds and a drift over the measurement weighs on both
-alike. Both sides of a round send the same query stream. Each side's rounds are then
-pooled (`bench.measurement.pool`): the percentiles over all its latencies, CPU per
-query over all its CPU and queries.
+alike. Both sides of a round send the same query stream, after an unmeasured lead-in
+on the round's connections (`LEAD_IN_PER_CLIENT`), so that each round is measured in
+the steady state of its load, as the single cell was after its first moments. Each
+side's rounds are then pooled (`bench.measurement.pool`): the percentiles over all
+its latencies, CPU per query over all its CPU and queries.
 """
 
 import zlib
@@ -23,6 +25,15 @@ from bench.workloads import HOME
 # The check's queries per side are split over this many rounds; the rounds' time and
 # query bounds add up to the single cell's the check had before (below).
 ROUNDS = 10
+# Each round starts with this many home pages per client, unmeasured, on the round's
+# connections: a round's first pages otherwise came in a burst (every client at once)
+# onto a server that had rested while the other side ran. In two trial runs of 10
+# rounds without it, pages 0-7 of a round were 5.7-6.3 ms slower at the median than
+# pages 256-499 for the service and 2.3-3.6 ms for the bare server, settling by about
+# the 64th (8 per client): ten such starts per side where the single cell had one, and
+# costlier for the side with more CPU per page. With it (three runs), 1.5-2.9 and
+# 0.7-2.3 ms. It adds about 0.3 s per round and side.
+LEAD_IN_PER_CLIENT = 12
 # Each side gets ten times a table cell's time (same query cap, 5,000): a 3 s cell
 # holds about 1,000 home pages, so its p99 rests on its 10 slowest; 5,000 on 50.
 CHECK_TIME_FACTOR = 10
@@ -85,7 +96,7 @@ async def interleaved_home(
     alive after every cell; `on_round` is told of each round as it ends.
     """
 
-    async def cell(target: Target, seed: int, time_s: float, count: int) -> Cell:
+    async def cell(target: Target, seed: int, time_s: float, count: int, lead_in: int) -> Cell:
         measured = await run_cell(
             target,
             HOME,
@@ -96,24 +107,25 @@ async def interleaved_home(
             emulator=emulator,
             emulator_pid=emulator_pid,
             seed=seed,
+            lead_in=lead_in,
         )
         check_alive(procs)
         return measured
 
-    await cell(bare, zlib.crc32(f"home/{c}/check".encode()), seconds, 10**6)
-    round_seconds = seconds * CHECK_TIME_FACTOR / rounds
-    round_queries = max(1, max_queries // rounds)
+    await cell(bare, zlib.crc32(f"home/{c}/check".encode()), seconds, 10**6, 0)
+    per_round = (seconds * CHECK_TIME_FACTOR / rounds, max(1, max_queries // rounds))
+    lead_in = LEAD_IN_PER_CLIENT * c
     done: list[Round] = []
     for number in range(1, rounds + 1):
         # Both sides of a round get the same queries; each round other ones.
         seed = zlib.crc32(f"home/{c}/check/{number}".encode())
         service_first = number % 2 == 1
         if service_first:
-            ours = await cell(service, seed, round_seconds, round_queries)
-            theirs = await cell(bare, seed, round_seconds, round_queries)
+            ours = await cell(service, seed, *per_round, lead_in)
+            theirs = await cell(bare, seed, *per_round, lead_in)
         else:
-            theirs = await cell(bare, seed, round_seconds, round_queries)
-            ours = await cell(service, seed, round_seconds, round_queries)
+            theirs = await cell(bare, seed, *per_round, lead_in)
+            ours = await cell(service, seed, *per_round, lead_in)
         this = Round(number, ours, theirs, service_first)
         done.append(this)
         on_round(this)

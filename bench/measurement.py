@@ -16,7 +16,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,6 +147,30 @@ def _collector_paused() -> Iterator[None]:
         gc.collect()
 
 
+@dataclass
+class _Counters:
+    """What a cell reads before its first measured query, to subtract at the end."""
+
+    calls: int
+    server_cpu_s: float
+    emulator_cpu_s: float
+    client_cpu_s: float
+    started: float
+
+
+async def _read_counters(
+    control: httpx.AsyncClient, emulator: str, target_pid: int, emulator_pid: int
+) -> _Counters:
+    calls = await _emulator_calls(control, emulator)
+    return _Counters(
+        calls,
+        cpu_seconds(target_pid),
+        cpu_seconds(emulator_pid),
+        time.process_time(),
+        time.perf_counter(),
+    )
+
+
 async def run_cell(
     target: Target,
     workload: Workload,
@@ -158,11 +182,17 @@ async def run_cell(
     emulator: str,
     emulator_pid: int,
     seed: int,
+    lead_in: int = 0,
 ) -> Cell:
     """Drive `workload` at `concurrency` for `seconds` or `max_queries`, whichever ends first.
 
     Each client first sends one unmeasured `{ __typename }` so that its connection is
     open; counters are read after that. The query stream depends only on `seed`.
+
+    `lead_in` queries of the workload (another stream, also from `seed`) go first on the
+    same connections, unmeasured, and the clients go on into the measured queries with
+    no more than a pause for the counters: the cell then starts in the steady state of
+    the load rather than from 8 clients sending at once onto a server that was resting.
     """
     cell = Cell(target.name, workload.name, concurrency, delay_ms)
     # The subgraph's own Personalize client, as load generator: keep-alive connections
@@ -175,16 +205,36 @@ async def run_cell(
             await asyncio.gather(
                 *(http.post(parts.path, headers, _WARMUP) for _ in range(concurrency))
             )
-            calls_before = await _emulator_calls(control, emulator)
-            cpu_before = cpu_seconds(target.pid)
-            emulator_before = cpu_seconds(emulator_pid)
             # No collections of ours while queries are timed (see _collector_paused).
             with _collector_paused():
-                client_before = time.process_time()
-                started = time.perf_counter()
-                stop_at = started + seconds
+                lead_in_left = lead_in
+                measuring = asyncio.Event()
+                opening: asyncio.Future[None] | None = None
+                before: _Counters | None = None
+                stop_at = math.inf
 
-                async def worker(rng: random.Random) -> None:
+                async def start_measuring() -> None:
+                    nonlocal before, stop_at
+                    before = await _read_counters(control, emulator, target.pid, emulator_pid)
+                    stop_at = before.started + seconds
+                    measuring.set()
+
+                if not lead_in:
+                    await start_measuring()
+
+                async def worker(rng: random.Random, lead_rng: random.Random) -> None:
+                    nonlocal lead_in_left, opening
+                    while lead_in_left > 0:
+                        lead_in_left -= 1
+                        # Unmeasured: a server gone shows in the measured queries.
+                        with suppress(ConnectionFailed, TimeoutError):
+                            await http.post(parts.path, headers, workload.payload(lead_rng))
+                    if not measuring.is_set():
+                        # The first client through reads the counters; the others wait
+                        # for it as their lead-in answers come (a few milliseconds).
+                        if opening is None:
+                            opening = asyncio.ensure_future(start_measuring())
+                        await measuring.wait()
                     while time.perf_counter() < stop_at and cell.queries < max_queries:
                         cell.queries += 1
                         body = workload.payload(rng)
@@ -201,12 +251,18 @@ async def run_cell(
                                 cell.errors[problem] += 1
 
                 rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
-                await asyncio.gather(*(worker(r) for r in rngs))
-                cell.seconds = time.perf_counter() - started
-                cell.client_cpu_s = time.process_time() - client_before
-            cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
-            cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
-            cell.calls = await _emulator_calls(control, emulator) - calls_before
+                lead_rngs = [random.Random(seed * 1000 + 500 + n) for n in range(concurrency)]
+                await asyncio.gather(
+                    *(worker(r, lead) for r, lead in zip(rngs, lead_rngs, strict=True))
+                )
+                if opening is not None:
+                    await opening
+                assert before is not None
+                cell.seconds = time.perf_counter() - before.started
+                cell.client_cpu_s = time.process_time() - before.client_cpu_s
+            cell.server_cpu_s = cpu_seconds(target.pid) - before.server_cpu_s
+            cell.emulator_cpu_s = cpu_seconds(emulator_pid) - before.emulator_cpu_s
+            cell.calls = await _emulator_calls(control, emulator) - before.calls
     finally:
         await http.aclose()
     cell.requests = cell.queries * workload.personalize_fields
