@@ -4,7 +4,8 @@ The load generator is the subgraph's own Personalize client (`backends.http1`) o
 uvloop: one keep-alive connection per concurrent client, prebuilt requests, answers
 parsed by httptools. Each cell is bounded by time and by count, and records every
 query's latency, the server's and the emulator's CPU (from /proc) and the emulator's
-call counter, all read after one unmeasured `{ __typename }` per connection.
+call counter, all read after one unmeasured `{ __typename }` per connection. `pool`
+makes one cell of a target's cells run at different times.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,13 +27,10 @@ import orjson
 from backends.http1 import ConnectionFailed, Pool
 from bench.answers import HEADERS, clean, problems
 from bench.processes import Proc, Target, check_alive, cpu_seconds
-from bench.workloads import HOME, Workload
+from bench.workloads import Workload
 
 # Opens a client's connection before a cell without asking Personalize anything.
 _WARMUP = orjson.dumps({"query": "{ __typename }"})
-# The p99 check gets a cell of its own, ten times a table cell's time (same query cap):
-# a 3 s cell holds about 1,000 home pages, so its p99 rests on its 10 slowest.
-CHECK_CELL_TIME_FACTOR = 10
 
 
 @dataclass
@@ -81,6 +79,7 @@ class Cell:
             "seconds": round(self.seconds, 3),
             "qps": round(self.qps, 2),
             "p50_minus_delay_ms": round(self.overhead_ms(0.5), 3),
+            "p90_minus_delay_ms": round(self.overhead_ms(0.9), 3),
             "p99_minus_delay_ms": round(self.overhead_ms(0.99), 3),
             "requests": self.requests,
             "calls": self.calls,
@@ -90,6 +89,34 @@ class Cell:
             "client_cpu_s": round(self.client_cpu_s, 3),
             "errors": dict(self.errors),
         }
+
+
+def pool(cells: Sequence[Cell]) -> Cell:
+    """One cell of several of the same target, workload and concurrency, run at other times.
+
+    Latencies are pooled (its percentiles are over all of them, not an average of the
+    cells' percentiles), and queries, time, calls, CPU and errors summed, so CPU per
+    query is all the CPU over all the queries.
+    """
+    first = cells[0]
+    pooled = Cell(first.target, first.workload, first.concurrency, first.delay_ms)
+    for cell in cells:
+        if (cell.target, cell.workload, cell.concurrency) != (
+            first.target,
+            first.workload,
+            first.concurrency,
+        ):
+            raise ValueError(f"pooling {cell.target}/{cell.workload} with {first.target}")
+        pooled.queries += cell.queries
+        pooled.seconds += cell.seconds
+        pooled.latencies_ms.extend(cell.latencies_ms)
+        pooled.errors.update(cell.errors)
+        pooled.calls += cell.calls
+        pooled.requests += cell.requests
+        pooled.server_cpu_s += cell.server_cpu_s
+        pooled.emulator_cpu_s += cell.emulator_cpu_s
+        pooled.client_cpu_s += cell.client_cpu_s
+    return pooled
 
 
 async def _emulator_calls(client: httpx.AsyncClient, emulator: str) -> int:
@@ -120,6 +147,30 @@ def _collector_paused() -> Iterator[None]:
         gc.collect()
 
 
+@dataclass
+class _Counters:
+    """What a cell reads before its first measured query, to subtract at the end."""
+
+    calls: int
+    server_cpu_s: float
+    emulator_cpu_s: float
+    client_cpu_s: float
+    started: float
+
+
+async def _read_counters(
+    control: httpx.AsyncClient, emulator: str, target_pid: int, emulator_pid: int
+) -> _Counters:
+    calls = await _emulator_calls(control, emulator)
+    return _Counters(
+        calls,
+        cpu_seconds(target_pid),
+        cpu_seconds(emulator_pid),
+        time.process_time(),
+        time.perf_counter(),
+    )
+
+
 async def run_cell(
     target: Target,
     workload: Workload,
@@ -131,11 +182,17 @@ async def run_cell(
     emulator: str,
     emulator_pid: int,
     seed: int,
+    lead_in: int = 0,
 ) -> Cell:
     """Drive `workload` at `concurrency` for `seconds` or `max_queries`, whichever ends first.
 
     Each client first sends one unmeasured `{ __typename }` so that its connection is
     open; counters are read after that. The query stream depends only on `seed`.
+
+    `lead_in` queries of the workload (another stream, also from `seed`) go first on the
+    same connections, unmeasured, and the clients go on into the measured queries with
+    no more than a pause for the counters: the cell then starts in the steady state of
+    the load rather than from 8 clients sending at once onto a server that was resting.
     """
     cell = Cell(target.name, workload.name, concurrency, delay_ms)
     # The subgraph's own Personalize client, as load generator: keep-alive connections
@@ -148,16 +205,36 @@ async def run_cell(
             await asyncio.gather(
                 *(http.post(parts.path, headers, _WARMUP) for _ in range(concurrency))
             )
-            calls_before = await _emulator_calls(control, emulator)
-            cpu_before = cpu_seconds(target.pid)
-            emulator_before = cpu_seconds(emulator_pid)
             # No collections of ours while queries are timed (see _collector_paused).
             with _collector_paused():
-                client_before = time.process_time()
-                started = time.perf_counter()
-                stop_at = started + seconds
+                lead_in_left = lead_in
+                measuring = asyncio.Event()
+                opening: asyncio.Future[None] | None = None
+                before: _Counters | None = None
+                stop_at = math.inf
 
-                async def worker(rng: random.Random) -> None:
+                async def start_measuring() -> None:
+                    nonlocal before, stop_at
+                    before = await _read_counters(control, emulator, target.pid, emulator_pid)
+                    stop_at = before.started + seconds
+                    measuring.set()
+
+                if not lead_in:
+                    await start_measuring()
+
+                async def worker(rng: random.Random, lead_rng: random.Random) -> None:
+                    nonlocal lead_in_left, opening
+                    while lead_in_left > 0:
+                        lead_in_left -= 1
+                        # Unmeasured: a server gone shows in the measured queries.
+                        with suppress(ConnectionFailed, TimeoutError):
+                            await http.post(parts.path, headers, workload.payload(lead_rng))
+                    if not measuring.is_set():
+                        # The first client through reads the counters; the others wait
+                        # for it as their lead-in answers come (a few milliseconds).
+                        if opening is None:
+                            opening = asyncio.ensure_future(start_measuring())
+                        await measuring.wait()
                     while time.perf_counter() < stop_at and cell.queries < max_queries:
                         cell.queries += 1
                         body = workload.payload(rng)
@@ -174,12 +251,18 @@ async def run_cell(
                                 cell.errors[problem] += 1
 
                 rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
-                await asyncio.gather(*(worker(r) for r in rngs))
-                cell.seconds = time.perf_counter() - started
-                cell.client_cpu_s = time.process_time() - client_before
-            cell.server_cpu_s = cpu_seconds(target.pid) - cpu_before
-            cell.emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_before
-            cell.calls = await _emulator_calls(control, emulator) - calls_before
+                lead_rngs = [random.Random(seed * 1000 + 500 + n) for n in range(concurrency)]
+                await asyncio.gather(
+                    *(worker(r, lead) for r, lead in zip(rngs, lead_rngs, strict=True))
+                )
+                if opening is not None:
+                    await opening
+                assert before is not None
+                cell.seconds = time.perf_counter() - before.started
+                cell.client_cpu_s = time.process_time() - before.client_cpu_s
+            cell.server_cpu_s = cpu_seconds(target.pid) - before.server_cpu_s
+            cell.emulator_cpu_s = cpu_seconds(emulator_pid) - before.emulator_cpu_s
+            cell.calls = await _emulator_calls(control, emulator) - before.calls
     finally:
         await http.aclose()
     cell.requests = cell.queries * workload.personalize_fields
@@ -238,41 +321,6 @@ async def drive(
                     + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
                     flush=True,
                 )
-
-
-async def home_check_cell(
-    target: Target,
-    c: int,
-    *,
-    seconds: float,
-    max_queries: int,
-    delay_ms: float,
-    emulator: str,
-    emulator_pid: int,
-    warm: bool,
-) -> Cell:
-    """The home p99 check's cell (`CHECK_CELL_TIME_FACTOR` table cells' time) against `target`.
-
-    `seconds` is a table cell's time. A target that has not served yet (`warm` false)
-    first gets that long of the same workload, unmeasured, as the service got its table
-    cells. Every target gets the same query stream.
-    """
-    common: dict[str, Any] = {
-        "delay_ms": delay_ms,
-        "emulator": emulator,
-        "emulator_pid": emulator_pid,
-        "seed": zlib.crc32(f"home/{c}/check".encode()),
-    }
-    if not warm:
-        await run_cell(target, HOME, c, seconds=seconds, max_queries=10**6, **common)
-    return await run_cell(
-        target,
-        HOME,
-        c,
-        seconds=seconds * CHECK_CELL_TIME_FACTOR,
-        max_queries=max_queries,
-        **common,
-    )
 
 
 async def warm_up(target: Target, workload: Workload, emulator: str) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from bench.interleaved import Round
 from bench.measurement import Cell
 from bench.warm_config import WARM_CACHE_TTL
 from bench.workloads import BATCH_WARM, WORKLOADS
@@ -47,10 +48,11 @@ class Report:
     warm_up_calls: int = 0
     # What the service calls Personalize with (settings' personalize.client).
     service_client: str = "aioboto3"
-    # The home p99 check's own, longer cell (the service only).
+    # The home p99 check's rounds (bench.interleaved): the service and bench.bare_home,
+    # the check's other side (the stack's own p99 and CPU, no GraphQL), taking turns.
+    home_rounds: list[Round] = field(default_factory=list)
+    # Each side's rounds pooled: what the check reads.
     home_check: Cell | None = None
-    # The same cell against bench.bare_home, the check's other side: the stack's own
-    # p99 and CPU, no GraphQL.
     bare_check: Cell | None = None
 
     @property
@@ -156,9 +158,9 @@ class Report:
         print(legend)
         named = [(cell, "") for cell in self.cells.values()]
         if self.home_check is not None:
-            named.append((self.home_check, " (the p99 check's cell)"))
+            named.append((self.home_check, " (the p99 check's rounds, pooled)"))
         if self.bare_check is not None:
-            named.append((self.bare_check, " (the bare server's p99 cell)"))
+            named.append((self.bare_check, " (the bare server's p99 rounds, pooled)"))
         errors = [
             f"  {cell.target} {cell.workload} c={cell.concurrency}{what}: "
             f"{sum(cell.errors.values())} problems in {cell.queries} queries {dict(cell.errors)}"
@@ -196,6 +198,23 @@ class Report:
         for status, text in checks:
             print(f"{status}  {text}")
 
+    def _home_p99_values(self) -> dict[str, object] | None:
+        """The home p99 check's numbers as its line gives them (`--json`'s `home_p99_check`)."""
+        home, bare = self.home_check, self.bare_check
+        if home is None or bare is None:
+            return None
+        p99, bare_p99 = home.overhead_ms(0.99), bare.overhead_ms(0.99)
+        cpu, bare_cpu = home.cpu_ms_per_query, bare.cpu_ms_per_query
+        return {
+            "interleaved_rounds": len(self.home_rounds),
+            "service_p99_minus_delay_ms": round(p99, 3),
+            "bare_p99_minus_delay_ms": round(bare_p99, 3),
+            "p99_difference_ms": round(p99 - bare_p99, 3),
+            "service_cpu_ms_per_query": round(cpu, 3),
+            "bare_cpu_ms_per_query": round(bare_cpu, 3),
+            "cpu_ratio": round(cpu / bare_cpu, 3) if bare_cpu else None,
+        }
+
     def json(self) -> bytes:
         """What `--json FILE` holds: every cell, the check cells, floors and mismatches."""
         return orjson.dumps(
@@ -213,6 +232,8 @@ class Report:
                 "home_p99_bare_cell": (
                     self.bare_check.summary() if self.bare_check is not None else None
                 ),
+                "home_p99_check": self._home_p99_values(),
+                "home_p99_rounds": [r.summary() for r in self.home_rounds],
                 "mismatches": self.mismatches,
             },
             option=orjson.OPT_INDENT_2,

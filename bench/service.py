@@ -58,11 +58,11 @@ import uvloop
 
 from bench.answers import same_data, sample
 from bench.checks import evaluate
-from bench.measurement import drive, home_check_cell, warm_up
+from bench.interleaved import ROUNDS, Round, interleaved_home
+from bench.measurement import drive, warm_up
 from bench.processes import (
     Proc,
     Target,
-    check_alive,
     running,
     start_bare,
     start_emulator,
@@ -179,38 +179,51 @@ def _home_check(
     backend: _Backend,
     procs: Sequence[Proc],
 ) -> None:
-    """The p99 check's long cell against the service, then the same against the bare server.
+    """The p99 check's cells: the service and the bare server in alternating rounds.
 
-    The bare server's cell is what this machine and stack give a home page with no
-    GraphQL at all, in this run.
+    The bare server's side is what this machine and stack give a home page with no
+    GraphQL at all, in this run and, round by round, at the same time as the service's.
     """
     c8 = report.check_concurrency
     difference = same_data(WORKLOADS["home"], ours, bare)
     if difference is not None:
         report.mismatches.append(f"home: the service and the bare server: {difference}")
-    for target in (ours, bare):
-        cell = uvloop.run(
-            home_check_cell(
-                target,
-                c8,
-                seconds=opts.seconds,
-                max_queries=opts.max_queries,
-                delay_ms=opts.delay_ms,
-                emulator=backend.url,
-                emulator_pid=backend.pid,
-                warm=target is ours,
-            )
+
+    def progress(done: Round) -> None:
+        first = "service" if done.service_first else "bare"
+        sides = "  ".join(
+            f"{cell.target} {cell.queries:,} q p99-d {cell.overhead_ms(0.99):.1f} ms "
+            f"CPU {cell.cpu_ms_per_query:.2f} ms/q"
+            for cell in (done.service, done.bare)
         )
-        check_alive(procs)
-        if target is ours:
-            report.home_check = cell
-        else:
-            report.bare_check = cell
         print(
-            f"  home     c={c8:<3} {target.name:7} {cell.queries:6,} queries for the p99 "
-            f"check: p50-d {cell.overhead_ms(0.5):.1f} ms  p90-d "
-            f"{cell.overhead_ms(0.9):.1f} ms  p99-d {cell.overhead_ms(0.99):.1f} ms  CPU "
-            f"{cell.cpu_ms_per_query:.2f} ms/q"
+            f"  home     c={c8:<3} p99 check round {done.number:2}/{ROUNDS} ({first:7} first): "
+            f"{sides}",
+            flush=True,
+        )
+
+    measured = uvloop.run(
+        interleaved_home(
+            ours,
+            bare,
+            c8,
+            procs,
+            progress,
+            seconds=opts.seconds,
+            max_queries=opts.max_queries,
+            delay_ms=opts.delay_ms,
+            emulator=backend.url,
+            emulator_pid=backend.pid,
+        )
+    )
+    report.home_rounds = measured.rounds
+    report.home_check, report.bare_check = measured.service, measured.bare
+    for cell in (report.home_check, report.bare_check):
+        print(
+            f"  home     c={c8:<3} {cell.target:7} {cell.queries:6,} queries for the p99 "
+            f"check, {len(measured.rounds)} interleaved rounds pooled: p50-d "
+            f"{cell.overhead_ms(0.5):.1f} ms  p90-d {cell.overhead_ms(0.9):.1f} ms  p99-d "
+            f"{cell.overhead_ms(0.99):.1f} ms  CPU {cell.cpu_ms_per_query:.2f} ms/q"
             + (f"  errors {sum(cell.errors.values())}" if cell.errors else ""),
             flush=True,
         )
