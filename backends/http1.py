@@ -1,11 +1,10 @@
 """A small HTTP/1.1 keep-alive client for the direct Personalize client's signed POSTs.
 
-aiohttp spent 0.19 to 0.28 ms of CPU per GetRecommendations here (request and response
-objects, multidicts, cookie and trace hooks, a stream reader per body); writing one
-prebuilt request and parsing the answer with httptools (the C parser uvicorn serves
-with) spends about 0.1 ms for the same call, signing and JSON included. Every call of
-the subgraph's hot path is one such POST, so that difference is a sixth of the CPU of
-a home page.
+aiohttp builds request and response objects, multidicts, cookie and trace hooks and a
+stream reader per body; this client writes one prebuilt request and parses the answer
+with httptools (the C parser uvicorn serves with). Every call of the subgraph's hot path
+is one such POST, so the difference shows in a page's CPU: `python -m bench.libraries`
+measures both side by side (ARCHITECTURE.md, "Hand-written where a library exists").
 
 What it does, and all it does:
 

@@ -1,9 +1,9 @@
 """Amazon Personalize Runtime over keep-alive HTTP (backends.http1), signed with SigV4.
 
-A stock aioboto3 call spends 0.45 to 1.1 ms of CPU (parameter handling, user-agent
-assembly, event hooks, response parsing); the same call here spends about 0.1 ms,
-signing and JSON included. Both operations are one JSON POST, so this backend sends them itself, and
-keeps what matters from the SDK: an aioboto3 session resolves credentials (refreshed
+A stock aioboto3 call spends several times this backend's CPU on parameter handling,
+user-agent assembly, event hooks and response parsing (`python -m bench.libraries`,
+ARCHITECTURE.md). Both operations are one JSON POST, so this backend sends them itself,
+and keeps what matters from the SDK: an aioboto3 session resolves credentials (refreshed
 when they expire), region and endpoint exactly as for any SDK call, including
 `AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME`; `backends.signing` signs (checked against
 botocore's SigV4Auth in the tests). The emulator can check every signature

@@ -1,8 +1,9 @@
 """PutEvents through one aioboto3 `personalize-events` client held for the app's lifetime.
 
-Events are not on a page's critical path, so the SDK's pipeline (about 1 ms of CPU per
-call, for up to ten events) is kept here; retries happen in `backends.events`, which
-retries throttling and server-side failures until the batch goes through.
+Events are not on a page's critical path, so the SDK's pipeline, costlier per call than
+the direct client's (ARCHITECTURE.md), is kept here for up to ten events a call;
+retries happen in `backends.events`, which retries throttling and server-side failures
+until the batch goes through.
 """
 
 import logging

@@ -1,10 +1,10 @@
-"""AWS Signature Version 4 for the direct client's JSON POSTs, at a few microseconds a call.
+"""AWS Signature Version 4 for the direct client's JSON POSTs.
 
-botocore's SigV4Auth spent about 0.1 ms of CPU per GetRecommendations (a third of the
-direct client's cost): it builds an AWSRequest, re-parses the URL, walks and sorts every
-header and derives the signing key with four HMACs on every call. Our calls are always
-the same shape, a POST with no query string and a JSON body, so this signer fixes the
-signed headers (content-type, host, x-amz-date and, with temporary credentials,
+botocore's SigV4Auth costs many times this signer's CPU per call (`python -m
+bench.libraries`, ARCHITECTURE.md): it builds an AWSRequest, re-parses the URL, walks
+and sorts every header and derives the signing key with four HMACs on every call. Our
+calls are always the same shape, a POST with no query string and a JSON body, so this
+signer fixes the signed headers (content-type, host, x-amz-date and, with temporary credentials,
 x-amz-security-token: the set botocore signs for these calls), and keeps the derived
 key until the UTC date or the secret changes.
 

@@ -73,12 +73,12 @@ GC_YOUNG_THRESHOLD = 10_000
 def _settle_heap() -> None:
     """Keep the engine out of the cyclic collector's scans from now on.
 
-    The demo engine is some 38,000 tracked objects that live as long as the process.
-    Unfrozen, every full collection scanned them all: under a bench's home-page load
-    (1,300 calls/s) four full collections in 12 s, the longest 33 ms, each one holding
-    up every answer falling due meanwhile. Frozen, and with the young generation's
-    threshold raised from 700 to 10,000 (an answer leaves no reference cycle behind, so
-    its objects go by reference counting), the same run had one collection of 3 ms.
+    The demo engine is tens of thousands of tracked objects that live as long as the
+    process. Unfrozen, every full collection scans them all, holding up every answer
+    falling due meanwhile. Frozen, and with the young generation's threshold raised
+    (an answer leaves no reference cycle behind, so its objects go by reference
+    counting), collections are rare and short (figures in bench/README.md, "The
+    collector").
     """
     gc.collect()
     gc.freeze()
