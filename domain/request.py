@@ -36,7 +36,9 @@ class Promotion:
     filter_values: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+# Not slotted: the hash is kept in the instance's dict, outside the dataclass's fields
+# (which are exactly the request's parameters).
+@dataclass(frozen=True)
 class RecommendationRequest:
     """One call to Personalize; every collection is a sorted tuple so equal asks hash equal."""
 
@@ -52,6 +54,29 @@ class RecommendationRequest:
     context: tuple[tuple[str, str], ...] = ()
     promotion: Promotion | None = None
     metadata_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Worked out once: a request is a dict key in the loader, the coalescer, the
+        # cache and the compiled path, dozens of lookups per operation.
+        fields = (
+            self.operation,
+            self.arn,
+            self.use_case,
+            self.user_id,
+            self.item_id,
+            self.num_results,
+            self.input_list,
+            self.filter_arn,
+            self.filter_values,
+            self.context,
+            self.promotion,
+            self.metadata_columns,
+        )
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        found: int = self.__dict__["_hash"]
+        return found
 
     def to_api_params(self) -> dict[str, Any]:
         """The operation's parameters as botocore (and the wire) name them."""

@@ -19,6 +19,7 @@ from loaders.recommendations import operation_loaders
 from resolvers.context import Context
 from schema.build import build_schema
 from schema.compiled.items import compile_items
+from schema.strawberry_internals import graphql_schema
 from settings import Settings, load_settings
 from tests.schema.reference import graphql_core_only
 
@@ -220,7 +221,7 @@ def test_every_personalize_field_gets_a_direct_resolver() -> None:
     schema = build_schema(settings)
     direct = {
         f"{name}.{field_name}"
-        for name, graphql_type in schema._schema.type_map.items()
+        for name, graphql_type in graphql_schema(schema).type_map.items()
         if isinstance(graphql_type, GraphQLObjectType)
         for field_name, field in graphql_type.fields.items()
         if getattr(field.resolve, "__qualname__", "").startswith("_direct.")
@@ -235,7 +236,7 @@ def test_every_personalize_field_gets_a_direct_resolver() -> None:
     general = build_schema(graphql_core_only(settings))
     assert not any(
         getattr(field.resolve, "__qualname__", "").startswith("_direct.")
-        for graphql_type in general._schema.type_map.values()
+        for graphql_type in graphql_schema(general).type_map.values()
         if isinstance(graphql_type, GraphQLObjectType)
         for field in graphql_type.fields.values()
     )
