@@ -66,6 +66,9 @@ class RecommendationResult:
             recommendation_id is None or type(recommendation_id) is str
         ):
             raise MalformedAnswer(f"{key} or recommendationId is not of its type")
+        usual = _usual_items(entries)
+        if usual is not None:
+            return cls(recommendation_id=recommendation_id, items=usual)
         items: list[ResultItem] = []
         for entry in entries:
             if type(entry) is not dict:
@@ -73,18 +76,28 @@ class RecommendationResult:
             item_id = entry.get("itemId")
             if item_id is None:
                 continue
-            score = entry.get("score")
-            if (
-                len(entry) == 2
-                and type(item_id) is str
-                and type(score) is float
-                and isfinite(score)
-            ):
-                # Personalize's usual entry, built without the NamedTuple's keyword layer.
-                items.append(_new_tuple(ResultItem, (item_id, score, None, (), None)))
-                continue
             items.append(_checked_item(entry, item_id))
         return cls(recommendation_id=recommendation_id, items=tuple(items))
+
+
+def _usual_items(entries: list[Any]) -> tuple[ResultItem, ...] | None:
+    """Personalize's usual answer, every entry exactly {itemId: str, score: finite float},
+    built in one pass without the NamedTuple's keyword layer; None for anything else."""
+    try:
+        items = [
+            _new_tuple(ResultItem, (entry["itemId"], entry["score"], None, (), None))
+            for entry in entries
+            if type(entry) is dict and len(entry) == 2
+        ]
+    except KeyError:
+        return None
+    if len(items) != len(entries):
+        return None
+    for item in items:
+        score = item[1]
+        if type(item[0]) is not str or type(score) is not float or not isfinite(score):
+            return None
+    return tuple(items)
 
 
 class MalformedAnswer(ValueError):
