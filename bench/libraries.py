@@ -14,7 +14,7 @@ and the range of the single rounds' ratios is printed beside it):
 - SigV4 signer: `backends.signing.Signer` against botocore's `SigV4Auth.add_auth`;
 - document cache: `DocumentCache` against Strawberry's `ParserCache` + `ValidationCache`;
   one `schema.execute` of the cached home query, in this process;
-- token limit: no longer compared: the run of a398f0e found `MaxTokensLimiter` as cheap
+- token limit: no longer compared: the run of 01b4196 found `MaxTokensLimiter` as cheap
   as the hand-written `TokenLimit` and answering alike, so the schema now uses it;
 - control: our schema against a second build of it, the same again: what the method
   gives two identical sides (its noise);
