@@ -37,11 +37,13 @@ def running(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     headers: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `args`, wait until GET `ready_url` answers 200, and stop it afterwards."""
+    """Start `args` in `cwd`, wait until GET `ready_url` answers 200, and stop it
+    afterwards."""
     full_env = {**os.environ, **AWS_TEST_ENV, **(env or {})}
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=REPO_ROOT, env=full_env, stdout=out, stderr=out)
+        proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=out, stderr=out)
         try:
             deadline = time.monotonic() + timeout
             while True:
