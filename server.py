@@ -63,15 +63,10 @@ GC_YOUNG_THRESHOLD = 10_000
 async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBackend]:
     # Imported here so that a deployment on AWS never builds the demo engine and a
     # local run never creates a boto session.
-    if settings.backend == "personalize" and settings.personalize.client == "direct":
-        from backends.personalize_direct import DirectPersonalizeBackend
+    if settings.backend == "personalize":
+        from backends.personalize_client import open_personalize
 
-        async with DirectPersonalizeBackend.open(settings.personalize) as direct:
-            yield direct
-    elif settings.backend == "personalize":
-        from backends.personalize import PersonalizeBackend
-
-        async with PersonalizeBackend.open(settings.personalize) as personalize:
+        async with open_personalize(settings.personalize) as personalize:
             yield personalize
     else:
         from backends.local import LocalBackend
