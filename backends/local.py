@@ -1,5 +1,6 @@
 """The embedded engine in-process: the same wire-format requests, no network, no AWS."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,8 @@ from local_personalize.resources import (
 )
 from settings import FilterSettings, LocalSettings, ParamType, Settings
 
+log = logging.getLogger(__name__)
+
 
 def local_resources(settings: LocalSettings) -> Resources:
     """What the embedded engine will serve, read without fitting anything."""
@@ -35,13 +38,22 @@ def with_local_filters(settings: Settings) -> Settings:
 
     With the embedded engine the filter expressions are known, so each filter's
     parameters (and so its GraphQL input) come from its expression; parameters written
-    in the configuration must agree. An ARN the engine does not serve stops start-up.
+    in the configuration must agree. An ARN the engine does not serve stops start-up,
+    unless its use case has a fallback chain: then every call is refused as not found,
+    as Personalize refuses a recommender not created yet, and the chain answers.
     """
     resources = local_resources(settings.local)
     deployed = {d.arn for d in resources.deployments}
     for name, case in settings.use_cases.items():
-        if case.arn not in deployed:
+        if case.arn in deployed:
+            continue
+        if not (case.fallback or case.fallback_items):
             raise ConfigurationError(f"use_cases.{name}: the local engine serves no {case.arn}")
+        log.warning(
+            "use case %s: the local engine serves no %s; its fallback chain answers",
+            name,
+            case.arn,
+        )
     expressions = {f.arn: f.expression for f in resources.filters}
     filters: dict[str, FilterSettings] = {}
     for name, spec in settings.filters.items():

@@ -51,6 +51,17 @@ def test_unknown_use_case_arns_stop_start_up(
         with_local_filters(load_settings())
 
 
+def test_an_unknown_arn_with_a_fallback_chain_is_started_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The demo's newArrivals: not deployed, so its fallback chain answers every call."""
+    settings = with_local_filters(load_settings())
+    assert "newArrivals" in settings.use_cases
+    assert settings.use_cases["newArrivals"].fallback
+    warned = [r.getMessage() for r in caplog.records if r.name == "backends.local"]
+    assert any("newArrivals" in line and "fallback chain answers" in line for line in warned)
+
+
 def test_a_resources_file_is_found_relative_to_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
