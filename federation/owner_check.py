@@ -6,6 +6,9 @@ check compares entity names, key fields and key types (and the fields @requires 
 and names every mismatch.
 
     python -m federation.owner_check path/to/owner.graphql   # make check-supergraph OWNER=...
+
+Exit status 1 names the mismatches; 2 is a file it cannot use (unreadable, not UTF-8,
+not GraphQL, or a bad SUBGRAPH_CONFIG), said in one line on stderr.
 """
 
 import argparse
@@ -16,6 +19,7 @@ from pathlib import Path
 from graphql import (
     DocumentNode,
     FieldDefinitionNode,
+    GraphQLSyntaxError,
     ListTypeNode,
     NonNullTypeNode,
     ObjectTypeDefinitionNode,
@@ -26,7 +30,10 @@ from graphql import (
     print_ast,
 )
 
+from domain.errors import ConfigurationError
 from settings import FederationSettings, load_settings
+
+PROG = "python -m federation.owner_check"
 
 
 @dataclass(frozen=True)
@@ -123,16 +130,37 @@ def mismatches(owner_sdl: str, entities: list[Entity]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m federation.owner_check", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("owner", type=Path, help="SDL file of the subgraph owning the entities")
     args = parser.parse_args(argv)
-    problems = mismatches(args.owner.read_text(), expected_entities(load_settings().federation))
+    owner: Path = args.owner
+    try:
+        sdl = owner.read_text(encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"cannot read {owner}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        return _fail(f"{owner}: not UTF-8 text: {exc.reason}")
+    try:
+        federation = load_settings().federation
+        problems = mismatches(sdl, expected_entities(federation))
+    except ConfigurationError as exc:
+        return _fail(str(exc))
+    except GraphQLSyntaxError as exc:
+        # Its str() quotes the offending source lines beneath the message; the position is
+        # enough here, as file:line:column, which editors open.
+        where = "".join(f":{loc.line}:{loc.column}" for loc in (exc.locations or ())[:1])
+        return _fail(f"{owner}{where}: not GraphQL SDL: {exc.message}")
     for problem in problems:
         print(f"MISMATCH {problem}")
     if problems:
         return 1
     print(f"entities match {args.owner}")
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ the emulator (the built-in demo unless a resources file is given; ``--faults`` s
 with the fault config of ``POST /_emulator/faults``); ``python -m local_personalize
 evaluate [--resources FILE]`` prints Personalize's offline metrics for every campaign
 and recommender next to a popularity baseline.
+
+A mistake in a file given on the command line (a resources file, a dataset or schema it
+names, a fault config) ends the command with one line on stderr naming the file, and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -19,11 +23,21 @@ from collections.abc import Sequence
 import uvicorn
 
 from .data import generate_demo_dataset
+from .datasets import DatasetError, DatasetFileError, SchemaError
 from .emulator import create_app
 from .engine import Engine
 from .evaluation import evaluate_resources, format_table
 from .faults import FaultConfig, FaultConfigError
-from .resources import DEMO_RESOURCES, load_resources
+from .resources import DEMO_RESOURCES, ResourcesFileError, load_resources
+
+# What loading a resources file and its datasets raises for a mistake in the files; any
+# other exception is a bug, and its traceback is wanted.
+FILE_ERRORS = (ResourcesFileError, SchemaError, DatasetFileError, DatasetError)
+
+
+def _one_line(exc: ValueError) -> str:
+    # A strict load lists every rejected row, one per line; the first row says what to fix.
+    return exc.summary if isinstance(exc, DatasetError) else str(exc)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -38,11 +52,14 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except FaultConfigError as exc:
         return _fail(f"bad --faults file: {exc}" if args.faults else f"bad --delay-ms: {exc}")
-    engine = (
-        Engine.from_resources(args.resources)
-        if args.resources is not None
-        else Engine.demo(seed=args.seed)
-    )
+    try:
+        engine = (
+            Engine.from_resources(args.resources)
+            if args.resources is not None
+            else Engine.demo(seed=args.seed)
+        )
+    except FILE_ERRORS as exc:
+        return _fail(_one_line(exc))
     secrets = None
     if args.verify_signatures:
         # The credentials in this process's environment are the ones clients must sign with.
@@ -56,7 +73,11 @@ def _serve(args: argparse.Namespace) -> int:
     # so scripts can wait for the line instead of polling; port 0 picks a free port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:  # a port in use, a host that is not this machine's
+        sock.close()
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     sock.listen(2048)
     sock.set_inheritable(True)
     host, port = sock.getsockname()[:2]
@@ -85,15 +106,18 @@ def _settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _fail(message: str) -> int:
-    print(f"python -m local_personalize serve: error: {message}", file=sys.stderr)
+def _fail(message: str, command: str = "serve") -> int:
+    print(f"python -m local_personalize {command}: error: {message}", file=sys.stderr)
     return 2
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.resources is not None:
-        spec = load_resources(args.resources)
-        dataset, resources = spec.dataset.load(), spec.resources
+        try:
+            spec = load_resources(args.resources)
+            dataset, resources = spec.dataset.load(), spec.resources
+        except FILE_ERRORS as exc:
+            return _fail(_one_line(exc), "evaluate")
     else:
         dataset, resources = generate_demo_dataset(args.seed), DEMO_RESOURCES
     rows = evaluate_resources(dataset, resources, n_users=args.users, seed=args.split_seed)

@@ -10,7 +10,8 @@ A schema is the JSON Personalize's CreateSchema takes::
 
 The CSV's header names the columns. Every bad row is reported with its file, line and
 column — never dropped silently — and ``LoadReport`` counts rows read, kept and
-rejected. With ``strict=True`` (the default) any rejected row makes ``load_dataset``
+rejected. A file that cannot be read as UTF-8 text raises ``DatasetFileError`` naming
+it. With ``strict=True`` (the default) any rejected row makes ``load_dataset``
 raise ``DatasetError`` listing the problems; with ``strict=False`` the good rows are
 kept and the problems are returned in the reports.
 
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +50,10 @@ MAX_REPORTED_ERRORS = 1000
 
 class SchemaError(ValueError):
     """A schema file that is not a valid Personalize schema for its dataset type."""
+
+
+class DatasetFileError(ValueError):
+    """A CSV or schema file that cannot be read as UTF-8 text; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,14 @@ class DatasetError(ValueError):
         super().__init__(f"{rejected} row(s) rejected:\n{shown}{more}")
         self.errors = tuple(errors)
         self.rejected = rejected
+
+    @property
+    def summary(self) -> str:
+        """The first problem, and how many more rows were rejected, on one line."""
+        if not self.errors:
+            return f"{self.rejected} row(s) rejected"
+        more = f" (and {self.rejected - 1} more row(s) rejected)" if self.rejected > 1 else ""
+        return f"{self.errors[0]}{more}"
 
 
 @dataclass(frozen=True)
@@ -239,15 +252,17 @@ def _read(
     *,
     unique: str | None = None,
 ) -> tuple[list[dict[str, Any]], Schema | None]:
-    schema = parse_schema(
-        Path(schema_path).read_text(encoding="utf-8"), dataset_type, str(schema_path)
-    )
+    try:
+        text = Path(schema_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetFileError(_unreadable(schema_path, exc)) from None
+    schema = parse_schema(text, dataset_type, str(schema_path))
     report = LoadReport(str(csv_path))
     reports[dataset_type] = report
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
+    with _open_text(csv_path) as handle:
+        reader = csv.reader(_text_lines(handle, csv_path))
         header = next(reader, None)
         if header is None:
             raise SchemaError(f"{csv_path}: empty file (a header row is required)")
@@ -278,6 +293,28 @@ def _read(
             out.append(row)
             report.rows_kept += 1
     return out, schema
+
+
+def _unreadable(path: PathLike, exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}: not UTF-8 text: {exc.reason}"
+    return f"cannot read {path}: {exc.strerror or exc}"
+
+
+def _open_text(path: PathLike) -> TextIO:
+    try:
+        return open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise DatasetFileError(_unreadable(path, exc)) from None
+
+
+def _text_lines(handle: Iterator[str], path: PathLike) -> Iterator[str]:
+    # The file is decoded a block at a time as the reader asks for lines, so a bad byte
+    # anywhere surfaces here; its line is not known (the block holds many).
+    try:
+        yield from handle
+    except UnicodeDecodeError as exc:
+        raise DatasetFileError(_unreadable(path, exc)) from None
 
 
 def _parse_row(

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from .data import Dataset, UserHistory, generate_demo_dataset
 from .errors import InvalidInputException, ResourceNotFoundException
 from .events import EventStore
-from .filters import CompiledFilter
+from .filters import CompiledFilter, FilterSyntaxError
 from .recipes import (
     EASE_MAX_ITEMS,
     SIMS_DISCOUNT,
@@ -36,7 +36,14 @@ from .recipes import (
     cooccurrence,
     user_item_matrix,
 )
-from .resources import DEMO_RESOURCES, Deployment, Recipe, Resources, load_resources
+from .resources import (
+    DEMO_RESOURCES,
+    Deployment,
+    Recipe,
+    Resources,
+    ResourcesFileError,
+    load_resources,
+)
 from .validation import (
     Promotion,
     RankingRequest,
@@ -124,7 +131,11 @@ class Engine:
         spec = load_resources(path)
         dataset = spec.dataset.load()
         loaded = time.perf_counter() - started
-        engine = cls(dataset, spec.resources)
+        try:
+            engine = cls(dataset, spec.resources)
+        except FilterSyntaxError as exc:
+            # A filter naming a field the dataset lacks: the file is what the reader edits.
+            raise ResourcesFileError(f"{spec.path}: [[filters]]: {exc}") from None
         engine.build_stats = BuildStats(loaded, engine.build_stats.fit_seconds)
         return engine
 

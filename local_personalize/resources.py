@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .data import Dataset, generate_demo_dataset
+from .filters import FilterSyntaxError, parse_filter
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -222,9 +223,15 @@ def load_resources(path: str | Path) -> ResourcesFile:
     """Parse a TOML resources file; relative dataset paths are relative to the file."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ResourcesFileError(f"{path}: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResourcesFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ResourcesFileError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ResourcesFileError(f"{path}: {exc}") from None
     where = str(path)
     deployments: list[Deployment] = []
     for kind in ("recommender", "campaign"):
@@ -314,6 +321,12 @@ def _filter(entry: Mapping[str, Any], where: str) -> FilterDefinition:
     expression = entry.get("expression")
     if not isinstance(expression, str) or not expression.strip():
         raise ResourcesFileError(f"{where}: needs an expression")
+    # Parsed now so a typo is named by its file and entry; the fields it names are
+    # checked against the dataset when the engine is built.
+    try:
+        parse_filter(expression)
+    except FilterSyntaxError as exc:
+        raise ResourcesFileError(f"{where}: expression: {exc}") from None
     return FilterDefinition(name, expression, prefix)
 
 
