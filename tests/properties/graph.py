@@ -13,7 +13,9 @@ from pathlib import Path
 import graphql
 import httpx
 
+from backends.local import local_resources
 from resolvers.naming import enum_member
+from settings import LocalSettings
 
 # The fields that call Personalize, by owner: "user" / "item" entities, or the Query root.
 FIELDS: dict[str, str | None] = {
@@ -117,7 +119,16 @@ def load_graph(schema: graphql.GraphQLSchema, config: Path) -> Graph:
     user_type = federation.get("user_type", "User")
     item_type = federation.get("item_type", "Item")
     owners = {"user": user_type, "item": item_type, None: "Query"}
-    configured = doc.get("use_cases", {})
+    # A use case whose ARN the engine does not serve answers from its fallback chain by
+    # design (the demo's newArrivals); the properties are about the calls it does serve.
+    local = doc.get("local", {})
+    resources = local.get("resources")
+    if resources is not None:
+        local = {**local, "resources": str(config.parent / resources)}
+    served = {d.arn for d in local_resources(LocalSettings.model_validate(local)).deployments}
+    configured = {
+        name: case for name, case in doc.get("use_cases", {}).items() if case["arn"] in served
+    }
     fields: dict[str, FieldSpec] = {}
     for name, owner in FIELDS.items():
         parent = schema.get_type(owners[owner])
