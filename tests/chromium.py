@@ -56,7 +56,7 @@ def chromium() -> str:
         said = _apt_install()
         found = _found()
         if found is None:
-            pytest.fail(f"Chromium is needed; `apt-get install chromium` failed:\n{said}")
+            pytest.fail(f"Chromium is needed, and not on PATH after apt-get install:\n{said}")
     return found
 
 
