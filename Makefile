@@ -28,7 +28,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-serve: .venv/.synced  ## the subgraph with GraphiQL on http://127.0.0.1:4001/graphql
+# GraphiQL's browser files come from node_modules: the page works with no internet.
+serve: .venv/.synced node_modules/.installed  ## the subgraph with GraphiQL on http://127.0.0.1:4001/graphql
 	$(RUN) python server.py
 
 emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1:8765

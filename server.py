@@ -46,6 +46,7 @@ from observability.tracing import CallSpans, configure_tracing
 from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
+from web import graphiql
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdFilter, RequestIdMiddleware
 from web.workers import Supervisor
@@ -237,6 +238,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            # The files GraphiQL's page loads, from this origin: it works offline.
+            *(
+                [Route(graphiql.ROUTE, graphiql.GraphiQL().asset, methods=["GET"])]
+                if settings.server.graphiql
+                else []
+            ),
         ],
         middleware=middleware,
         lifespan=lifespan,

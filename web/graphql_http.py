@@ -23,9 +23,8 @@ import orjson
 from graphql import ExecutionResult
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -34,6 +33,7 @@ from observability.operations import OperationObserver, OperationRecord
 from resolvers.context import Context
 from schema.compiled import CompiledPath
 from settings import ServerSettings
+from web.graphiql import GraphiQL
 from web.request_id import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class GraphQLEndpoint:
         self._observer = observer
         self._context = context
         self._max_body = max_body_bytes
-        self._ide = get_graphql_ide_html("graphiql") if server.graphiql else None
+        self._ide = GraphiQL() if server.graphiql else None
         self._secret_header = server.shared_secret_header
         self._secret = (
             server.shared_secret.get_secret_value().encode() if server.shared_secret else None
@@ -183,7 +183,7 @@ class GraphQLEndpoint:
             self._check_secret(request)
             if self._ide is not None and _wants_ide(request):
                 record.skip = True
-                return HTMLResponse(self._ide)
+                return self._ide.page()
             if negotiated is None:
                 raise RequestError(
                     406,
