@@ -1,7 +1,8 @@
 """The /graphql endpoint, speaking the GraphQL-over-HTTP specification.
 
 - POST with `application/json` (anything else: 415); GET for queries only (a mutation
-  over GET: 405); bodies over the configured size: 413.
+  over GET: 405); bodies over the configured size: 413, read to their end first within
+  the drain bounds below, so that a client sending the body whole receives it.
 - The response is `application/graphql-response+json` when the client accepts it: then a
   request that fails before execution (parse, validation, limits) gets 400. Otherwise it
   is `application/json` and any well-formed GraphQL request gets 200.
@@ -14,6 +15,7 @@ codes do not follow the media type; execution is Strawberry's `schema.execute`, 
 compiled path (`schema.compiled`) for the operations a gateway sends.
 """
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Callable
@@ -41,6 +43,18 @@ log = logging.getLogger(__name__)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 _ALLOWED = "GET, POST"
+
+# After deciding 413, the rest of the body is read and dropped, up to these bounds, before
+# answering. A client that sends the body whole (no `Expect: 100-continue`: Python's
+# urllib, httpx, Node's fetch) reads the answer only once it has written the body; if the
+# connection is closed with bytes of it unread (the client asked for `Connection: close`,
+# as urllib does), the kernel resets it and the client sees ECONNRESET instead of the 413.
+# Beyond the bounds (at once for a declared Content-Length past them) the answer goes out
+# without waiting and uvicorn keeps reading and dropping the rest, so a keep-alive client
+# still receives it; one that asked to close may see the reset. Saying `Connection: close`
+# there instead would hand that reset to keep-alive clients too.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 
 
 class RequestError(Exception):
@@ -252,31 +266,55 @@ class GraphQLEndpoint:
             )
         return data
 
-    def _too_large(self) -> RequestError:
+    def _too_large(self, *, close: bool = False) -> RequestError:
         return RequestError(
-            413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body is larger than {self._max_body} bytes"
+            413,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the body is larger than {self._max_body} bytes",
+            {"Connection": "close"} if close else None,
         )
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
+        length = None
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
                 raise RequestError(400, ErrorCode.BAD_REQUEST, "Content-Length is not a number")
-            if int(declared) > self._max_body:
+            length = int(declared)
+            # A client waiting for `100 Continue` has not sent the body: refuse it unsent,
+            # and close, or the connection stays mid-request for a body that never comes.
+            waiting = request.headers.get("expect", "").lower() == "100-continue"
+            if length > self._max_body and waiting:
+                raise self._too_large(close=True)
+            if length > self._max_body + DRAIN_BYTES:
                 raise self._too_large()
-        chunks = []
+        # Once 413 is decided (at once for a declared length over the limit, else when the
+        # bytes received pass it), the rest is only drained, for at most DRAIN_SECONDS.
+        over = length is not None and length > self._max_body
+        loop = asyncio.get_running_loop()
+        chunks: list[bytes] = []
         size = 0
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self._max_body:
-                    raise self._too_large()
-                chunks.append(chunk)
+            async with asyncio.timeout_at(loop.time() + DRAIN_SECONDS if over else None) as drain:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if not over and size > self._max_body:
+                        over = True
+                        chunks.clear()
+                        drain.reschedule(loop.time() + DRAIN_SECONDS)
+                    if size > self._max_body + DRAIN_BYTES:
+                        raise self._too_large()
+                    if not over:
+                        chunks.append(chunk)
+        except TimeoutError:
+            raise self._too_large() from None
         except ClientDisconnect:
             # Nobody is left to read the answer; this one is for the access log.
             raise RequestError(
                 400, ErrorCode.BAD_REQUEST, "the client went away mid-body"
             ) from None
+        if over:
+            raise self._too_large()
         return b"".join(chunks)
 
     async def _execute(
