@@ -1,8 +1,16 @@
-# The subgraph in two stages: the locked environment is built in the first, and the
-# second holds only what runs, owned by root and read-only to the runtime user.
+# The subgraph in three stages: GraphiQL's browser files and the locked environment are
+# built in the first two, and the last holds only what runs, owned by root and read-only
+# to the runtime user.
 #
-# Pin the base by digest where you build (this repository's CI has no image registry to
-# read one from): FROM python:3.11-slim@sha256:<digest>, in both stages.
+# Pin the bases by digest where you build (this repository's CI has no image registry to
+# read one from): FROM node:20-slim@sha256:<digest>, python:3.11-slim@sha256:<digest>.
+FROM node:20-slim AS graphiql
+
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+
 FROM python:3.11-slim AS build
 
 ENV UV_LINK_MODE=copy \
@@ -31,6 +39,11 @@ WORKDIR /app
 # Only what runs (tests, bench, federation and Node files stay out). Copied as root:
 # the runtime user can read but not change the code or the environment.
 COPY --from=build /app/.venv /app/.venv
+# Only the files GraphiQL's page loads (web/graphiql.py, ASSETS), where it reads them.
+COPY --from=graphiql /assets/node_modules/react/umd/react.production.min.js node_modules/react/umd/
+COPY --from=graphiql /assets/node_modules/react-dom/umd/react-dom.production.min.js node_modules/react-dom/umd/
+COPY --from=graphiql /assets/node_modules/graphiql/graphiql.min.js /assets/node_modules/graphiql/graphiql.min.css node_modules/graphiql/
+COPY --from=graphiql /assets/node_modules/@graphiql/plugin-explorer/dist/index.umd.js /assets/node_modules/@graphiql/plugin-explorer/dist/style.css node_modules/@graphiql/plugin-explorer/dist/
 COPY server.py settings.py ./
 COPY config/ config/
 COPY domain/ domain/

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.servers import REPO_ROOT, free_port, running
+from web.graphiql import ASSETS
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 
@@ -70,6 +71,23 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(source, root / path)
     return root
+
+
+def test_the_runtime_stage_carries_graphiqls_files() -> None:
+    """Every file GraphiQL's page loads is copied from the Node stage to where it is read."""
+    carried: set[str] = set()
+    for instruction in _runtime_stage():
+        words = shlex.split(instruction)
+        if words[0].upper() != "COPY" or "--from=graphiql" not in words:
+            continue
+        sources = [w for w in words[1:-1] if not w.startswith("--")]
+        destination = words[-1]
+        assert destination.startswith("node_modules/"), instruction
+        for source in sources:
+            name = source.rsplit("/", 1)[1]
+            assert source == f"/assets/{destination}{name}", instruction
+            carried.add(f"{destination}{name}".removeprefix("node_modules/"))
+    assert carried == {asset.path for asset in ASSETS.values()}
 
 
 def test_the_runtime_stage_copies_only_what_runs() -> None:
