@@ -26,7 +26,7 @@ async def open_personalize(settings: PersonalizeSettings) -> AsyncIterator[Recom
             pass
         proxy = proxy_for(target.endpoint)
         if proxy is None:
-            async with DirectPersonalizeBackend.open(settings) as direct:
+            async with DirectPersonalizeBackend.open(settings, target) as direct:
                 yield direct
             return
         log.warning(

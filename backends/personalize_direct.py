@@ -73,11 +73,15 @@ class DirectPersonalizeBackend:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: PersonalizeSettings) -> AsyncIterator["DirectPersonalizeBackend"]:
-        """Resolve endpoint, region and credentials once; hold the pool for the app."""
-        # The SDK client resolves; it is not kept, nothing is sent through it.
-        async with runtime_client(settings) as (target, _):
-            pass
+    async def open(
+        cls, settings: PersonalizeSettings, target: RuntimeTarget | None = None
+    ) -> AsyncIterator["DirectPersonalizeBackend"]:
+        """Hold the pool for the app; endpoint, region and credentials are resolved once,
+        here, unless the caller has resolved them already (`target`)."""
+        if target is None:
+            # The SDK client resolves; it is not kept, nothing is sent through it.
+            async with runtime_client(settings) as (target, _):
+                pass
         if target.credentials is None:
             log.error("no AWS credentials found for Personalize")
         # The guard's semaphore bounds the connections in use to max_concurrency.
