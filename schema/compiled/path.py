@@ -15,12 +15,11 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.federation.schema import Schema
-from strawberry.types.arguments import StrawberryArgument
 
 from domain.errors import ConfigurationError, SubgraphError
 from domain.request import RecommendationRequest
 from resolvers.context import Context
-from schema.compiled.direct import plain_field
+from schema.compiled.direct import PlainField, plain_field
 from schema.compiled.documents import DocumentStore
 from schema.compiled.items import ItemNames
 from schema.compiled.planning import (
@@ -84,9 +83,8 @@ class CompiledPath:
         self._documents = documents
         self._convert = argument_converter(schema)
 
-        def lookup(field: GraphQLField) -> tuple[Any, list[StrawberryArgument]] | None:
-            found = plain_field(schema, fields, field)
-            return None if found is None else (found.function, found.arguments)
+        def lookup(field: GraphQLField) -> PlainField | None:
+            return plain_field(schema, fields, field)
 
         self._planner = Planner(graphql, lookup, self._convert, names, keys)
 
@@ -212,8 +210,7 @@ def _spend_order_differs(roots: list[ReadyRoot], calls_left: int) -> bool:
     rooted = 0
     several = False
     for root in roots:
-        calls = [root.call] if root.call else [c for e in root.entities for c in e.calls]
-        built = {c.request for c in calls if c.request is not None}
+        built = {c.request for c in root.calls() if c.request is not None}
         requests |= built
         rooted += bool(built)
         several = several or sum(1 for e in root.entities if e.calls) > 1

@@ -25,14 +25,14 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import StrawberryArgument
 
 from resolvers.recommendations import PersonalizeResolver, RequestBuilder
-from schema.compiled.direct import has_variables
+from schema.compiled.direct import PlainField, has_variables
 from schema.compiled.items import ItemNames
 from schema.compiled.rendering import Render, recommendations_renderer
 from schema.compiled.selections import TYPENAME, Declined, plain_fields, response_key, selected
 from schema.strawberry_internals import ArgumentConverter
 
 # The plain function and arguments behind a field, when it may be called directly.
-FieldLookup = Callable[[GraphQLField], tuple[Any, list[StrawberryArgument]] | None]
+FieldLookup = Callable[[GraphQLField], PlainField | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +195,7 @@ class Planner:
         found = self._lookup(definition)
         if found is None or node.selection_set is None:
             raise Declined
-        function, arguments = found
+        function, arguments = found.function, found.arguments
         if not isinstance(function, PersonalizeResolver):
             raise Declined
         literal = None

@@ -49,15 +49,18 @@ class ReadyRoot:
     call: FieldCall | None = None
     entities: list[ReadyEntity] = field(default_factory=list)
 
+    def calls(self) -> list[FieldCall]:
+        """Its Personalize fields in field order: the root call, or its entities'."""
+        if self.call is not None:
+            return [self.call]
+        return [c for e in self.entities for c in e.calls]
+
 
 def numbered(roots: Sequence[ReadyRoot]) -> list[RecommendationRequest]:
     """Every request of the operation in field order; each field call learns its slot."""
     requests: list[RecommendationRequest] = []
     for root in roots:
-        calls = (
-            [root.call] if root.call is not None else [c for e in root.entities for c in e.calls]
-        )
-        for call in calls:
+        for call in root.calls():
             if call.request is not None:
                 call.slot = len(requests)
                 requests.append(call.request)
