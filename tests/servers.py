@@ -1,15 +1,19 @@
-"""Real processes on loopback for the tests: start, wait until ready, stop, keep the log."""
+"""Real servers on loopback for the tests: processes (start, wait until ready, stop, keep the
+log) and, for an app of this process, uvicorn in a thread."""
 
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,3 +73,24 @@ def running(
 
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+@contextmanager
+def serving_in_thread(app: ASGIApp, name: str = "server") -> Iterator[str]:
+    """`app` on uvicorn in a thread of this process, on a free loopback port: its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, f"{name} did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
