@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import orjson
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.properties.arguments import OMITTED, Call, EnumValue, Verdict
 from tests.properties.graph import Graph
@@ -37,6 +38,22 @@ class Tally:
 
 
 TALLY = Tally()
+
+# How every property here runs against a live subgraph (max_examples is per test).
+BOUNDED = settings(
+    deadline=None,
+    # No shrinking: a failing example is reported as drawn (strategies start small), and
+    # a failure costs no more time than a pass.
+    phases=[Phase.explicit, Phase.generate],
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 
 def literal(value: Any) -> str:

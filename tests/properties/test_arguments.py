@@ -14,7 +14,7 @@ flakes; a failure prints the drawn call to reproduce it.
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from local_personalize.filters import parse_filter_value
@@ -41,22 +41,7 @@ from tests.properties.arguments import (
 )
 from tests.properties.conftest import Live
 from tests.properties.graph import FIELDS
-from tests.properties.operations import TALLY, UPSTREAM_REJECTED, build, check, send
-
-BOUNDED = settings(
-    deadline=None,
-    # No shrinking: a failing example is reported as drawn (strategies start small), and
-    # a failure costs no more time than a pass.
-    phases=[Phase.explicit, Phase.generate],
-    derandomize=True,
-    database=None,
-    print_blob=False,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+from tests.properties.operations import BOUNDED, TALLY, UPSTREAM_REJECTED, build, check, send
 
 
 def _events(drawn: list[Call]) -> None:

@@ -33,13 +33,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import event, given, settings
 
 from settings import LimitsSettings
 from tests.conftest import Emulator, Subgraph, start_subgraph
 from tests.properties.documents import Drawn, Steering, requests
 from tests.properties.graph import Graph, live_schema, load_graph
-from tests.properties.operations import TALLY
+from tests.properties.operations import BOUNDED, TALLY
 from tests.servers import REPO_ROOT
 
 EXAMPLES = 250
@@ -82,20 +82,7 @@ STEERING = Steering(
 Bodies = tuple[bytes, bytes]
 RECOMMENDATION_ID = re.compile(rb"RID-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-EQUIVALENCE = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    # No shrinking: a failing example is reported as drawn, and costs no more time.
-    phases=[Phase.explicit, Phase.generate],
-    derandomize=True,
-    database=None,
-    print_blob=False,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+EQUIVALENCE = settings(BOUNDED, max_examples=EXAMPLES)
 
 
 def _config(directory: Path) -> Path:
