@@ -58,21 +58,8 @@ class RecommendationRequest:
     def __post_init__(self) -> None:
         # Worked out once: a request is a dict key in the loader, the coalescer, the
         # cache and the compiled path, dozens of lookups per operation.
-        fields = (
-            self.operation,
-            self.arn,
-            self.use_case,
-            self.user_id,
-            self.item_id,
-            self.num_results,
-            self.input_list,
-            self.filter_arn,
-            self.filter_values,
-            self.context,
-            self.promotion,
-            self.metadata_columns,
-        )
-        object.__setattr__(self, "_hash", hash(fields))
+        # The instance's dict holds exactly the fields, in order, until the hash joins.
+        object.__setattr__(self, "_hash", hash(tuple(self.__dict__.values())))
 
     def __hash__(self) -> int:
         found: int = self.__dict__["_hash"]
