@@ -183,12 +183,5 @@ def build_schema(settings: Settings) -> SubgraphSchema:
             documents,
             names,
             {federation.user_type: federation.user_key, federation.item_type: federation.item_key},
-            known_extensions=(
-                ErrorCodes,
-                MaxTokensLimiter,
-                AddValidationRules,
-                DocumentCache,
-                OperationInfo,
-            ),
         )
     return schema

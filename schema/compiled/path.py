@@ -3,7 +3,6 @@ graphql-core's executor, or None (graphql-core answers it)."""
 
 import functools
 import logging
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from graphql import (
@@ -14,13 +13,14 @@ from graphql import (
     get_operation_ast,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.federation.schema import Schema
 
 from domain.errors import ConfigurationError, SubgraphError
 from domain.request import RecommendationRequest
 from resolvers.context import Context
 from schema.compiled.direct import PlainField, plain_field
-from schema.compiled.documents import DocumentStore
+from schema.compiled.documents import DocumentCache, DocumentStore
 from schema.compiled.items import ItemNames
 from schema.compiled.planning import (
     CompiledOperation,
@@ -31,10 +31,23 @@ from schema.compiled.planning import (
 )
 from schema.compiled.running import FieldCall, ReadyEntity, ReadyRoot, run
 from schema.compiled.selections import Declined
+from schema.error_codes import ErrorCodes
 from schema.fields import ResolverFields
+from schema.operation_info import OperationInfo
 from schema.strawberry_internals import argument_converter, graphql_schema
 
 log = logging.getLogger(__name__)
+
+
+# The schema extensions whose work the compiled path does itself, or need not do
+# (the package's docstring says why for each); no other is allowed beside it.
+KNOWN_EXTENSIONS: tuple[type, ...] = (
+    ErrorCodes,
+    MaxTokensLimiter,
+    AddValidationRules,
+    DocumentCache,
+    OperationInfo,
+)
 
 
 class EntitySchema(Protocol):
@@ -60,17 +73,17 @@ class CompiledPath:
         documents: DocumentStore,
         names: ItemNames,
         keys: dict[str, str],
-        *,
-        known_extensions: Iterable[type],
     ) -> None:
         """`keys`: each entity type's key field (GraphQL and Python name alike).
 
-        `known_extensions`: the schema extensions whose work the compiled path does or
-        needs not do (see the package's docstring). Any other extension of `schema`
-        stops start-up: it would silently be skipped for compiled operations.
+        An extension of `schema` that is not in KNOWN_EXTENSIONS stops start-up: it would
+        silently be skipped for compiled operations.
         """
-        known = tuple(known_extensions)
-        unknown = [extension_class(e) for e in schema.extensions if extension_class(e) not in known]
+        unknown = [
+            extension_class(e)
+            for e in schema.extensions
+            if extension_class(e) not in KNOWN_EXTENSIONS
+        ]
         if unknown:
             names_ = ", ".join(getattr(e, "__name__", repr(e)) for e in unknown)
             raise ConfigurationError(

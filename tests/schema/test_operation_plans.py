@@ -12,16 +12,23 @@ import orjson
 import pytest
 from graphql import ExecutionResult
 from prometheus_client import CollectorRegistry
+from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult as StrawberryResult
 
 from backends.cache import CachedBackend
 from backends.guard import Breakers, GuardedBackend
 from backends.local import LocalBackend
 from backends.memory_store import MemoryStore
+from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
 from resolvers.context import Context
 from schema.build import build_schema
+from schema.compiled import CompiledPath
+from schema.compiled.documents import DocumentStore
+from schema.compiled.items import ItemNames
+from schema.compiled.path import KNOWN_EXTENSIONS, extension_class
+from schema.fields import ResolverFields
 from settings import Settings, load_settings
 from tests.schema.reference import graphql_core_only
 
@@ -418,3 +425,20 @@ def test_the_compiled_path_can_be_switched_off() -> None:
     server = settings.server.model_copy(update={"compiled_path": False})
     assert build_schema(settings.model_copy(update={"server": server})).compiled is None
     assert build_schema(settings).compiled is not None
+
+
+class _Masking(SchemaExtension):
+    """An extension the compiled path has not been taught: it must not be skipped."""
+
+
+def test_an_unknown_schema_extension_stops_start_up() -> None:
+    schema = build_schema(graphql_core_only(load_settings()))
+    schema.extensions = (*schema.extensions, _Masking)
+    with pytest.raises(ConfigurationError, match=r"does not know the schema extension.*_Masking"):
+        CompiledPath(schema, ResolverFields(), DocumentStore(), ItemNames("M", "Item", "id"), {})
+
+
+def test_the_schema_as_built_has_only_known_extensions() -> None:
+    schema = build_schema(load_settings())
+    assert schema.compiled is not None
+    assert {extension_class(e) for e in schema.extensions} <= set(KNOWN_EXTENSIONS)
