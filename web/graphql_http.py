@@ -288,34 +288,34 @@ class GraphQLEndpoint:
                 raise self._too_large(close=True)
             if length > self._max_body + DRAIN_BYTES:
                 raise self._too_large()
-        # Once 413 is decided (at once for a declared length over the limit, else when the
-        # bytes received pass it), the rest is only drained, for at most DRAIN_SECONDS.
-        over = length is not None and length > self._max_body
-        loop = asyncio.get_running_loop()
+        stream = request.stream()
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout_at(loop.time() + DRAIN_SECONDS if over else None) as drain:
-                async for chunk in request.stream():
+            if length is None or length <= self._max_body:
+                async for chunk in stream:
                     size += len(chunk)
-                    if not over and size > self._max_body:
-                        over = True
-                        chunks.clear()
-                        drain.reschedule(loop.time() + DRAIN_SECONDS)
-                    if size > self._max_body + DRAIN_BYTES:
-                        raise self._too_large()
-                    if not over:
-                        chunks.append(chunk)
+                    if size > self._max_body:
+                        break
+                    chunks.append(chunk)
+                else:
+                    return b"".join(chunks)
+            # 413 is decided (at once for a declared length over the limit, else when the
+            # bytes received passed it): the rest is only drained, within the bounds.
+            if size <= self._max_body + DRAIN_BYTES:
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    async for chunk in stream:
+                        size += len(chunk)
+                        if size > self._max_body + DRAIN_BYTES:
+                            break
         except TimeoutError:
-            raise self._too_large() from None
+            pass
         except ClientDisconnect:
             # Nobody is left to read the answer; this one is for the access log.
             raise RequestError(
                 400, ErrorCode.BAD_REQUEST, "the client went away mid-body"
             ) from None
-        if over:
-            raise self._too_large()
-        return b"".join(chunks)
+        raise self._too_large()
 
     async def _execute(
         self, request: Request, params: dict[str, Any], record: OperationRecord
