@@ -647,11 +647,16 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"environment: {exc} (lists and tables are JSON)") from None
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc, path)) from None
-    resources = settings.local.resources
-    if resources is not None and not resources.is_absolute():
-        local = settings.local.model_copy(update={"resources": path.parent / resources})
-        settings = settings.model_copy(update={"local": local})
-    return settings
+    local = relative_to(settings.local, path)
+    return settings if local is settings.local else settings.model_copy(update={"local": local})
+
+
+def relative_to(local: LocalSettings, config: Path) -> LocalSettings:
+    """`local` with its resources file, when relative, read from the config's folder."""
+    resources = local.resources
+    if resources is None or resources.is_absolute():
+        return local
+    return local.model_copy(update={"resources": config.parent / resources})
 
 
 def _describe(error: ValidationError, path: Path) -> str:

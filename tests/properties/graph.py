@@ -15,7 +15,7 @@ import httpx
 
 from backends.local import local_resources
 from resolvers.naming import enum_member
-from settings import LocalSettings
+from settings import LocalSettings, relative_to
 
 # The fields that call Personalize, by owner: "user" / "item" entities, or the Query root.
 FIELDS: dict[str, str | None] = {
@@ -121,11 +121,8 @@ def load_graph(schema: graphql.GraphQLSchema, config: Path) -> Graph:
     owners = {"user": user_type, "item": item_type, None: "Query"}
     # A use case whose ARN the engine does not serve answers from its fallback chain by
     # design (the demo's newArrivals); the properties are about the calls it does serve.
-    local = doc.get("local", {})
-    resources = local.get("resources")
-    if resources is not None:
-        local = {**local, "resources": str(config.parent / resources)}
-    served = {d.arn for d in local_resources(LocalSettings.model_validate(local)).deployments}
+    local = relative_to(LocalSettings.model_validate(doc.get("local", {})), config)
+    served = {d.arn for d in local_resources(local).deployments}
     configured = {
         name: case for name, case in doc.get("use_cases", {}).items() if case["arn"] in served
     }
