@@ -53,6 +53,7 @@ from web.workers import Supervisor
 
 if TYPE_CHECKING:
     from backends.events import EventSender, EventSink
+    from local_personalize.engine import Engine
 
 log = logging.getLogger("server")
 
@@ -60,11 +61,22 @@ log = logging.getLogger("server")
 GC_YOUNG_THRESHOLD = 10_000
 
 
+def _local_engine(settings: Settings) -> "Engine | None":
+    """The embedded engine, fitted now: a bad dataset stops start-up with one line."""
+    if settings.backend != "local":
+        return None
+    # Imported here so that a deployment on AWS never loads the demo engine's code.
+    from backends.local import build_engine
+
+    return build_engine(settings.local)
+
+
 @asynccontextmanager
-async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBackend]:
-    # Imported here so that a deployment on AWS never builds the demo engine and a
-    # local run never creates a boto session.
-    if settings.backend == "personalize":
+async def _open_backend(
+    settings: Settings, engine: "Engine | None"
+) -> AsyncIterator[RecommendationBackend]:
+    # Imported here so that a local run never creates a boto session.
+    if engine is None:
         from backends.personalize_client import open_personalize
 
         async with open_personalize(settings.personalize) as personalize:
@@ -72,7 +84,7 @@ async def _open_backend(settings: Settings) -> AsyncIterator[RecommendationBacke
     else:
         from backends.local import LocalBackend
 
-        async with LocalBackend.open(settings.local) as local:
+        async with LocalBackend.open(engine) as local:
             yield local
 
 
@@ -122,7 +134,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
     try:
         schema = build_schema(settings)
-    except ConfigurationError as exc:  # e.g. an extension the compiled path does not know
+        engine = _local_engine(settings)
+    except ConfigurationError as exc:  # an unknown extension, a bad dataset row
         print(f"personalize-subgraph: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     salt = settings.observability.id_salt
@@ -146,7 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if tracing.provider is not None:
                 # Last out: spans of the shutdown itself are exported too.
                 stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
-            backend = await stack.enter_async_context(_open_backend(settings))
+            backend = await stack.enter_async_context(_open_backend(settings, engine))
             store = await stack.enter_async_context(open_store(settings.cache))
             # With tracing on, each attempt of a call is counted on the call's span.
             attempted = backend if spans is None else CountedAttempts(backend, spans.attempt)

@@ -9,6 +9,7 @@ from backends.upstream import events_error, read_answer, upstream_error
 from domain.errors import ConfigurationError
 from domain.request import Operation, RecommendationRequest
 from domain.result import RecommendationResult, Source
+from local_personalize.datasets import DatasetError, DatasetFileError, SchemaError
 from local_personalize.engine import Engine
 from local_personalize.errors import PersonalizeError
 from local_personalize.filters import FilterSyntaxError, filter_parameters
@@ -73,6 +74,26 @@ def with_local_filters(settings: Settings) -> Settings:
     return settings.model_copy(update={"filters": filters})
 
 
+# What a mistake in a resources file or its datasets raises; any other exception is a bug.
+_FILE_ERRORS = (ResourcesFileError, SchemaError, DatasetFileError, DatasetError)
+
+
+def build_engine(settings: LocalSettings) -> Engine:
+    """Fit the embedded engine (seconds on the demo); a bad file is a ConfigurationError.
+
+    Called while the app is made, before uvicorn starts serving, so that a bad dataset
+    row stops start-up with one line naming file, row and column, not a traceback.
+    """
+    if settings.resources is None:
+        return Engine.demo(seed=settings.seed)
+    try:
+        return Engine.from_resources(settings.resources)
+    except _FILE_ERRORS as exc:
+        # A strict load lists every rejected row; the first says what to fix.
+        message = exc.summary if isinstance(exc, DatasetError) else str(exc)
+        raise ConfigurationError(f"local.resources: {message}") from None
+
+
 class LocalBackend:
     """Answers from `local_personalize`'s engine, validating exactly as the emulator does."""
 
@@ -83,12 +104,9 @@ class LocalBackend:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: LocalSettings) -> AsyncIterator["LocalBackend"]:
-        """Build the engine once at start-up (seconds on the demo), before serving."""
-        if settings.resources is not None:
-            yield cls(Engine.from_resources(settings.resources))
-        else:
-            yield cls(Engine.demo(seed=settings.seed))
+    async def open(cls, engine: Engine) -> AsyncIterator["LocalBackend"]:
+        """Serve from an engine built by `build_engine`."""
+        yield cls(engine)
 
     async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         params = request.to_api_params()

@@ -4,13 +4,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from backends.local import LocalBackend
+from backends.local import LocalBackend, build_engine
 from settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")
 async def backend() -> AsyncIterator[LocalBackend]:
-    async with LocalBackend.open(load_settings().local) as local:
+    async with LocalBackend.open(build_engine(load_settings().local)) as local:
         yield local
 
 

@@ -272,3 +272,27 @@ def test_the_server_names_a_config_that_is_not_toml(tmp_path: Path) -> None:
     line = one_line(run("server.py", config=config))
     assert line.startswith(f"personalize-subgraph: config {config} is not valid TOML: ")
     assert "(at line 2, column 8)" in line
+
+
+def test_the_server_names_a_bad_dataset_row(tmp_path: Path) -> None:
+    path = resources(tmp_path, items="ITEM_ID,YEAR\na,1999\nb,unkonwn\nc,x\n")
+    config = tmp_path / "subgraph.toml"
+    config.write_text(
+        f"""backend = "local"
+[server]
+port = 0
+[local]
+resources = "{path}"
+[use_cases.popular]
+arn = "arn:aws:personalize:us-east-1:000000000000:campaign/popular"
+field = "popularItems"
+input = "none"
+default = true
+"""
+    )
+    line = one_line(run("server.py", config=config))
+    items = tmp_path / "data" / "items.csv"
+    assert line == (
+        f"personalize-subgraph: local.resources: {items}:3: column YEAR: "
+        "'unkonwn' is not a valid int (and 1 more row(s) rejected)"
+    )
