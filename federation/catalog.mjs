@@ -1,15 +1,24 @@
 // A small catalog subgraph for federation tests and demos.
 //
 // It owns the fields the recommendations subgraph does not: User.name/country and the
-// item entity's title/price. The item entity's type name, key field and key scalar come
-// from the environment so the same catalog can play `Item @key(fields: "id")` or
-// `Product @key(fields: "sku")`. Data is generated in code (deterministic), never read
-// from disk, so every run and every machine sees the same catalog.
+// item entity's title/category/price. The item entity's type name, key field and key
+// scalar come from the environment so the same catalog can play `Item @key(fields: "id")`
+// or `Product @key(fields: "sku")`. Items are the embedded engine's own: at start-up the
+// catalog runs `python -m local_personalize items --format json` (the demo generator, or
+// CATALOG_RESOURCES' datasets), so a title, category or price seen through the gateway is
+// the one Personalize filters and metadata use. Users are generated here (deterministic).
 //
 // Usage: CATALOG_PORT=4002 node federation/catalog.mjs   (or: node federation/catalog.mjs --port 4002)
 // Env:   CATALOG_PORT (default 4002; 0 picks a free port), CATALOG_ITEM_TYPE (Item),
 //        CATALOG_ITEM_KEY (id), CATALOG_ITEM_KEY_TYPE (ID), CATALOG_ITEM_QUERY (item type name
-//        with a lower-case first letter: `item`, `product`).
+//        with a lower-case first letter: `item`, `product`), CATALOG_PYTHON (the repository's
+//        .venv/bin/python), CATALOG_RESOURCES (a local_personalize resources file; default:
+//        the built-in demo).
+
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
@@ -17,7 +26,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
-const ITEM_COUNT = 2000;
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const USER_COUNT = 5000;
 const COUNTRIES = ['US', 'GB', 'DE', 'FR', 'JP', 'BR', 'IN', 'CA'];
 const FIRST_NAMES = ['Ada', 'Ben', 'Chloe', 'Dev', 'Eva', 'Femi', 'Gus', 'Hana', 'Ivo', 'Jun'];
@@ -54,12 +63,21 @@ function numberOf(id, prefix, count) {
   return n >= 1 && n <= count ? n : null;
 }
 
-function itemFor(id) {
-  const n = numberOf(id, 'item', ITEM_COUNT);
-  if (n === null) return null;
-  // A multiplicative hash spreads prices over 1.00..99.99 without any randomness.
-  const cents = ((n * 7919) % 9900) + 100;
-  return { key: id, title: `Item ${n} title`, price: cents / 100 };
+// The engine's items: { id, title, category, price } (null where the dataset lacks a column).
+async function loadItems(env) {
+  const python = env.CATALOG_PYTHON || path.join(REPO_ROOT, '.venv', 'bin', 'python');
+  const args = ['-m', 'local_personalize', 'items', '--format', 'json'];
+  if (env.CATALOG_RESOURCES) args.push('--resources', path.resolve(env.CATALOG_RESOURCES));
+  let stdout;
+  try {
+    ({ stdout } = await promisify(execFile)(python, args, { cwd: REPO_ROOT, maxBuffer: 1 << 30 }));
+  } catch (err) {
+    // The command's own one-line error, or why the interpreter could not run at all.
+    const said = (err.stderr || '').trim().split('\n').pop();
+    const hint = err.code === 'ENOENT' ? ' (run `make .venv/.synced`, or set CATALOG_PYTHON)' : '';
+    throw new Error(`${python} ${args.join(' ')}: ${said || err.message}${hint}`);
+  }
+  return new Map(JSON.parse(stdout).items.map((item) => [item.id, item]));
 }
 
 function userFor(id) {
@@ -90,17 +108,18 @@ function typeDefsFor({ typeName, keyField, keyType, queryField }) {
 
     type ${typeName} @key(fields: "${keyField}") {
       ${keyField}: ${keyType}!
-      title: String!
-      price: Float!
+      title: String
+      category: String
+      price: Float
     }
   `);
 }
 
-function resolversFor({ typeName, keyField, queryField }) {
+function resolversFor({ typeName, keyField, queryField }, items) {
   // Unknown keys resolve to a null entity: the gateway reports it, the catalog never throws.
   const item = (key) => {
-    const found = itemFor(key);
-    return found && { [keyField]: found.key, title: found.title, price: found.price };
+    const found = items.get(key);
+    return found ? { [keyField]: found.id, title: found.title, category: found.category, price: found.price } : null;
   };
   return {
     Query: {
@@ -120,7 +139,8 @@ function resolversFor({ typeName, keyField, queryField }) {
 async function main() {
   const config = entityConfig(process.env);
   const port = parsePort(process.argv.slice(2), process.env);
-  const schema = buildSubgraphSchema([{ typeDefs: typeDefsFor(config), resolvers: resolversFor(config) }]);
+  const items = await loadItems(process.env);
+  const schema = buildSubgraphSchema([{ typeDefs: typeDefsFor(config), resolvers: resolversFor(config, items) }]);
   // Inline tracing (ftv1) is for Apollo's usage reporting; it is off so the only output is the ready line.
   const server = new ApolloServer({
     schema,

@@ -4,7 +4,9 @@
 the emulator (the built-in demo unless a resources file is given; ``--faults`` starts it
 with the fault config of ``POST /_emulator/faults``); ``python -m local_personalize
 evaluate [--resources FILE]`` prints Personalize's offline metrics for every campaign
-and recommender next to a popularity baseline.
+and recommender next to a popularity baseline; ``python -m local_personalize items
+--format json [--resources FILE]`` prints the Items dataset's ids, titles, categories and
+prices, the catalog the federation test subgraph (``federation/catalog.mjs``) serves.
 
 A mistake in a file given on the command line (a resources file, a dataset or schema it
 names, a fault config) ends the command with one line on stderr naming the file, and
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import math
 import os
 import socket
 import sys
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from .data import generate_demo_dataset
+from .data import Dataset, generate_demo_dataset
 from .datasets import DatasetError, DatasetFileError, SchemaError
 from .emulator import create_app
 from .engine import Engine
@@ -129,6 +133,45 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+ITEM_FIELDS = {"title": "TITLE", "category": "CATEGORY", "price": "PRICE"}
+"""The catalog's item fields and the Items columns they come from."""
+ITEM_FORMATS = ("json",)
+
+
+def item_catalog(dataset: Dataset) -> list[dict[str, str | float | None]]:
+    """One entry per item: its id, and title, category and price (None without the column)."""
+    columns = dataset.items.columns
+    out: list[dict[str, str | float | None]] = []
+    for i, item_id in enumerate(dataset.items.ids):
+        entry: dict[str, str | float | None] = {"id": item_id}
+        for field, name in ITEM_FIELDS.items():
+            column = columns.get(name)
+            value: str | float | None = None
+            if column is not None and column.numbers is not None:
+                number = float(column.numbers[i])
+                value = None if math.isnan(number) else number
+            elif column is not None:
+                value = column.strings[i] or None
+            entry[field] = value
+        out.append(entry)
+    return out
+
+
+def _items(args: argparse.Namespace) -> int:
+    if args.format not in ITEM_FORMATS:
+        return _fail(f"unknown --format {args.format!r}; known: {', '.join(ITEM_FORMATS)}", "items")
+    if args.resources is not None:
+        try:
+            dataset = load_resources(args.resources).dataset.load()
+        except FILE_ERRORS as exc:
+            return _fail(_one_line(exc), "items")
+    else:
+        dataset = generate_demo_dataset(args.seed)
+    json.dump({"items": item_catalog(dataset)}, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per action."""
     parser = argparse.ArgumentParser(
@@ -163,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--users", type=int, default=1000, help="held-out users")
     evaluate.add_argument("--split-seed", type=int, default=0, help="held-out user sample")
     evaluate.set_defaults(func=_evaluate)
+    items = sub.add_parser("items", help="print the items' ids, titles, categories and prices")
+    items.add_argument("--format", default="json", help="output format: json (the default)")
+    items.add_argument("--resources", help="TOML resources file (default: built-in demo)")
+    items.add_argument("--seed", type=int, default=7, help="demo data seed")
+    items.set_defaults(func=_items)
     return parser
 
 

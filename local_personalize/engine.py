@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from .data import Dataset, UserHistory, generate_demo_dataset
+from .domain_recipes import CO_VIEW_WINDOW, CustomersWhoViewed
 from .errors import InvalidInputException, ResourceNotFoundException
 from .events import EventStore
 from .filters import CompiledFilter, FilterSyntaxError
@@ -55,7 +56,7 @@ from .validation import (
 
 PROMOTED_REASON = "Promoted item"
 
-Model = Popularity | Sims | UserPersonalization | TrendingNow
+Model = Popularity | Sims | UserPersonalization | TrendingNow | CustomersWhoViewed
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,19 @@ class Engine:
         self._filters = {
             f.arn: CompiledFilter(f.arn, f.expression, dataset) for f in resources.filters
         }
+        # The domain use cases' automatic filters, e.g. recommended-for-you leaves out
+        # what the user purchased; they read the live history like any filter.
+        self._automatic = {
+            d.arn: CompiledFilter(
+                d.arn,
+                "EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("
+                + ", ".join(f'"{e}"' for e in d.excluded_event_types)
+                + ")",
+                dataset,
+            )
+            for d in resources.deployments
+            if d.excluded_event_types
+        }
         self._trackers = {t.tracking_id: t for t in resources.event_trackers}
         self.events = EventStore(dataset)
         self.build_stats = BuildStats(0.0, time.perf_counter() - started)
@@ -108,6 +122,14 @@ class Engine:
             return self._popularity[d.event_types]
         if d.recipe is Recipe.TRENDING_NOW:
             return TrendingNow(inter, n_items, window_days=d.hyperparameter("window_days", 7.0))
+        if d.recipe is Recipe.CUSTOMERS_WHO_VIEWED:
+            return CustomersWhoViewed(
+                inter,
+                n_items,
+                event_types=d.event_types or ("View",),
+                window=int(d.hyperparameter("window", CO_VIEW_WINDOW)),
+                k=int(d.hyperparameter("neighbours", 200)),
+            )
         if d.recipe is Recipe.SIMS:
             return Sims(
                 gram,
@@ -203,6 +225,13 @@ class Engine:
         user = self._user_index(req.user_id)
         who = _Subject(user, req.user_id, req.item_id, self.events.history(req.user_id))
         allowed = self._allowed(req.filter_arn, req.filter_values, who)
+        automatic = self._automatic.get(deployment.arn)
+        if automatic is not None:
+            # Applied first in the service; as masks, the order does not matter.
+            kept = automatic.allowed(
+                who.user, {}, user_id=who.user_id, item_id=who.item_id, history=who.history
+            )
+            allowed = kept if allowed is None else allowed & kept
         promo_allowed = self._promotion_mask(req.promotion, who, allowed)
 
         n = req.num_results
@@ -272,9 +301,10 @@ class Engine:
         (InvalidInputException naming the member), then the tracking id (an unknown one
         is ResourceNotFoundException). Events with a userId and an itemId join that
         user's history at once: the next GetRecommendations / GetPersonalizedRanking
-        for the user filters on them (``Interactions.EVENT_TYPE``) and scores from
-        them (user personalization); popularity, trending and SIMS keep their trained
-        counts, as in the service until retraining. Semantics in ``events``.
+        for the user filters on them (``Interactions.EVENT_TYPE``, the automatic
+        filters of recommended-for-you and customers-who-viewed included) and scores
+        from them (user personalization); popularity, trending, SIMS and co-views keep
+        their trained counts, as in the service until retraining. Semantics in ``events``.
         """
         req = parse_put_events_request(params)
         if req.tracking_id not in self._trackers:
@@ -354,11 +384,11 @@ class Engine:
         model = self._models[deployment.arn]
         if isinstance(model, Popularity | TrendingNow):
             return model.recommend(n, allowed)
-        if isinstance(model, Sims):
+        if isinstance(model, Sims | CustomersWhoViewed):
             assert req.item_id is not None
             item = self.dataset.items.index.get(req.item_id)
             if item is None:  # a cold item: fall back to popular items, like SIMS does
-                return self._popularity[None].recommend(n, allowed)
+                return model.popularity.recommend(n, allowed)
             return model.related(item, n, allowed)
         return model.recommend(who.user, n, allowed, sequence=_sequence(who.history))
 

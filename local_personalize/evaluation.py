@@ -169,7 +169,7 @@ def evaluate_deployment(engine: Engine, arn: str, holdout: SplitHoldout) -> dict
             request: dict[str, object] = {member: arn, "numResults": 25}
             if described["requiresItemId"]:
                 request["itemId"] = holdout.anchor[user_id]
-            else:
+            if described["requiresUserId"] or not described["requiresItemId"]:
                 request["userId"] = user_id
             ranked = [e["itemId"] for e in engine.get_recommendations(request)["itemList"]]
         shown.update(ranked)

@@ -10,7 +10,9 @@
 * ``UserPersonalization`` — EASE (a closed-form item-item linear autoencoder) scored
   over the user's history with recent items weighted up. The recipe does not remove
   items the user has already seen, like Personalize's USER_PERSONALIZATION; use a
-  filter (``exclude-purchased``) for that. Scores are a softmax over the catalogue of
+  filter (``exclude-purchased``) for that. The ``recommended-for-you`` domain recipe
+  is this model with the purchases left out automatically (the engine's automatic
+  filter, ``Deployment.excluded_event_types``). Scores are a softmax over the catalogue of
   the standardised EASE scores, so they sum to 1 like Personalize's.
   Personalized ranking reuses the same model over the caller's input list.
   A ``sequence`` (the user's item indices, oldest first, real-time events included)
@@ -21,6 +23,8 @@
   history's SIMS neighbour lists, weighted by recency — linear in history x k.
 * ``TrendingNow`` — items whose interaction count grew most from the previous window
   to the most recent one (windows end at the newest event).
+
+Customers-who-viewed-X (directed co-views on View events) is in ``domain_recipes``.
 
 All models work on item indices of the dataset's Items table; ``allowed`` masks from
 filters are boolean arrays over that table.

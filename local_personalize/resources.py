@@ -31,6 +31,8 @@ class Recipe(StrEnum):
     SIMS = "sims"
     PERSONALIZED_RANKING = "personalized-ranking"
     TRENDING_NOW = "trending-now"
+    CUSTOMERS_WHO_VIEWED = "customers-who-viewed"
+    """Directed co-views on View events (``domain_recipes.CustomersWhoViewed``)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class RecipeSpec:
     event_types: tuple[str, ...] | None = None
     requires_user: bool = False
     requires_item: bool = False
+    excluded_event_types: tuple[str, ...] = ()
+    """The use case's automatic filter (see ``Deployment.excluded_event_types``)."""
 
 
 _UP = RecipeSpec(Recipe.USER_PERSONALIZATION, requires_user=True)
@@ -59,8 +63,17 @@ RECIPES: Mapping[str, RecipeSpec] = {
     "aws-personalized-ranking": RecipeSpec(Recipe.PERSONALIZED_RANKING, requires_user=True),
     "aws-personalized-ranking-v2": RecipeSpec(Recipe.PERSONALIZED_RANKING, requires_user=True),
     # E-commerce domain recipes (recommenders).
-    "aws-ecomm-recommended-for-you": _UP,
-    "aws-ecomm-customers-who-viewed-x-also-viewed": _SIMS,
+    # Both leave out what the user purchased, as Personalize documents for these two.
+    "aws-ecomm-recommended-for-you": RecipeSpec(
+        Recipe.USER_PERSONALIZATION, requires_user=True, excluded_event_types=("Purchase",)
+    ),
+    "aws-ecomm-customers-who-viewed-x-also-viewed": RecipeSpec(
+        Recipe.CUSTOMERS_WHO_VIEWED,
+        ("View",),
+        requires_user=True,
+        requires_item=True,
+        excluded_event_types=("Purchase",),
+    ),
     "aws-ecomm-frequently-bought-together": _SIMS,
     "aws-ecomm-popular-items-by-purchases": RecipeSpec(Recipe.POPULARITY, ("Purchase",)),
     "aws-ecomm-popular-items-by-views": RecipeSpec(Recipe.POPULARITY, ("View",)),
@@ -96,7 +109,11 @@ class Deployment:
     requires_user: bool = False
     requires_item: bool = False
     event_types: tuple[str, ...] | None = None
-    """For popularity: the event types counted (None = all)."""
+    """For popularity and customers-who-viewed: the event types counted (None = all)."""
+    excluded_event_types: tuple[str, ...] = ()
+    """The domain use case's automatic filter: items the user has events of these types
+    with (the latest 100 per type, real-time events included) are never recommended,
+    before any filter the caller gives."""
     hyperparameters: tuple[tuple[str, str], ...] = ()
     """Sorted (name, value) pairs, strings as in Personalize's solution config."""
     arn_prefix: str = ARN_PREFIX
@@ -155,11 +172,23 @@ class Resources:
 DEMO_RESOURCES = Resources(
     deployments=(
         Deployment(
-            "recommended-for-you", "recommender", Recipe.USER_PERSONALIZATION, requires_user=True
+            "recommended-for-you",
+            "recommender",
+            Recipe.USER_PERSONALIZATION,
+            requires_user=True,
+            excluded_event_types=("Purchase",),
         ),
         Deployment("best-sellers", "recommender", Recipe.POPULARITY, event_types=("Purchase",)),
         Deployment("most-viewed", "recommender", Recipe.POPULARITY, event_types=("View",)),
-        Deployment("customers-who-viewed-x", "recommender", Recipe.SIMS, requires_item=True),
+        Deployment(
+            "customers-who-viewed-x",
+            "recommender",
+            Recipe.CUSTOMERS_WHO_VIEWED,
+            requires_user=True,
+            requires_item=True,
+            event_types=("View",),
+            excluded_event_types=("Purchase",),
+        ),
         Deployment(
             "user-personalization", "campaign", Recipe.USER_PERSONALIZATION, requires_user=True
         ),
@@ -311,6 +340,7 @@ def _deployment(entry: Mapping[str, Any], kind: ResourceKind, where: str) -> Dep
         requires_user=spec.requires_user,
         requires_item=spec.requires_item,
         event_types=event_types,
+        excluded_event_types=spec.excluded_event_types,
         hyperparameters=tuple(sorted(hyper.items())),
         arn_prefix=prefix,
     )

@@ -4,11 +4,14 @@ and items, and frontend queries crossing both.
 The same suite runs twice: with the catalog's item as `Item @key(fields: "id")` and as
 `Product @key(fields: "sku")` with a `String!` key, the subgraph changed by configuration
 only. `User.country` from the catalog reaches Personalize as context through @requires.
+The catalog serves the engine's own items, so a Personalize filter on price agrees with
+the prices the gateway shows.
 """
 
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from local_personalize.data import Dataset, generate_demo_dataset
 from tests.conftest import Emulator
 from tests.servers import REPO_ROOT, free_port, python, running
 
@@ -81,6 +85,8 @@ def supergraph(
         "CATALOG_ITEM_TYPE": naming.type_name,
         "CATALOG_ITEM_KEY": naming.key,
         "CATALOG_ITEM_KEY_TYPE": naming.scalar,
+        # The interpreter running the tests: the catalog asks it for the engine's items.
+        "CATALOG_PYTHON": sys.executable,
     }
     # The second variant also runs with the shared secret that production would set.
     secret = {"SUBGRAPH_SECRET": "a-secret-only-the-gateway-knows"} if naming.key == "sku" else {}
@@ -227,3 +233,37 @@ def test_country_from_the_catalog_becomes_personalize_context(
     sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
     assert [r["body"].get("context") for r in sent] == [{"COUNTRY": country}]
     assert sent[0]["body"]["userId"] == "user-0003"
+
+
+@pytest.fixture(scope="module")
+def demo_items() -> Dataset:
+    """The demo shop the emulator serves (seed 7), for the items' own columns."""
+    return generate_demo_dataset(7)
+
+
+def test_a_price_filter_and_the_catalog_agree_on_every_item(
+    supergraph: Supergraph, demo_items: Dataset
+) -> None:
+    naming = supergraph.naming
+    body = supergraph.query(
+        # 27 of the demo's 2,000 items cost 10 or less.
+        '{ user(id: "user-0001") { recommendations(numResults: 20,'
+        " filter: { maxPrice: { maxPrice: 10 } }) { items { itemId"
+        f" item {{ {naming.key} title category price }} }} }} }} }}"
+    )
+    assert "errors" not in body, body
+    items = body["data"]["user"]["recommendations"]["items"]
+    assert len(items) == 20
+    table = demo_items.items
+    for entry in items:
+        shown, row = entry["item"], table.index[entry["itemId"]]
+        assert shown[naming.key] == entry["itemId"]
+        assert shown["price"] <= 10, entry
+        assert shown["price"] == float(table.columns["PRICE"].strings[row])
+        assert shown["title"] == table.columns["TITLE"].strings[row]
+        assert shown["category"] == table.columns["CATEGORY"].strings[row]
+    # Unfiltered, the same user is shown dearer items: the filter is what keeps them out.
+    body = supergraph.query(
+        '{ user(id: "user-0001") { recommendations(numResults: 20) { items { item { price } } } } }'
+    )
+    assert max(e["item"]["price"] for e in body["data"]["user"]["recommendations"]["items"]) > 10

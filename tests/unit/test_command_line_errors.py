@@ -21,6 +21,7 @@ from settings import DEMO_CONFIG, REPO_ROOT
 
 SERVE = ("-m", "local_personalize", "serve", "--port", "0")
 EVALUATE = ("-m", "local_personalize", "evaluate")
+LIST_ITEMS = ("-m", "local_personalize", "items", "--format", "json")
 OWNER_CHECK = ("-m", "federation.owner_check")
 
 
@@ -106,7 +107,9 @@ recipe = "aws-popularity-count"
 # --- python -m local_personalize serve / evaluate --resources FILE ------------------------
 
 
-@pytest.mark.parametrize("command", [SERVE, EVALUATE], ids=["serve", "evaluate"])
+@pytest.mark.parametrize(
+    "command", [SERVE, EVALUATE, LIST_ITEMS], ids=["serve", "evaluate", "items"]
+)
 def test_a_bad_dataset_row_is_named_by_file_line_and_column(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
@@ -119,11 +122,18 @@ def test_a_bad_dataset_row_is_named_by_file_line_and_column(
     assert line.startswith(f"python -m local_personalize {command[2]}: error: ")
 
 
-@pytest.mark.parametrize("command", [SERVE, EVALUATE], ids=["serve", "evaluate"])
+@pytest.mark.parametrize(
+    "command", [SERVE, EVALUATE, LIST_ITEMS], ids=["serve", "evaluate", "items"]
+)
 def test_a_missing_resources_file_is_named(tmp_path: Path, command: tuple[str, ...]) -> None:
     missing = tmp_path / "nowhere.toml"
     line = one_line(run(*command, "--resources", str(missing)))
     assert line.endswith(f"error: cannot read {missing}: No such file or directory")
+
+
+def test_an_unknown_items_format_is_named() -> None:
+    line = one_line(run("-m", "local_personalize", "items", "--format", "xml"))
+    assert line == "python -m local_personalize items: error: unknown --format 'xml'; known: json"
 
 
 def test_a_resources_file_that_is_a_directory_is_named(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from local_personalize import ARN_PREFIX, Engine
+from local_personalize import ARN_PREFIX, DEMO_TRACKING_ID, Engine
 from local_personalize.data import generate_demo_dataset
 from local_personalize.errors import InvalidInputException, ResourceNotFoundException
 from local_personalize.evaluation import holdout_last_view, score_campaign
@@ -73,7 +73,7 @@ def test_demo_shop_shape(engine: Engine) -> None:
         {"recommenderArn": RFY, "userId": "user-0042"},
         {"recommenderArn": BEST},
         {"recommenderArn": VIEWED, "userId": "user-0042"},
-        {"recommenderArn": CWV, "itemId": "item-0100"},
+        {"recommenderArn": CWV, "userId": "user-0042", "itemId": "item-0100"},
         {"campaignArn": UP, "userId": "user-0042"},
         {"campaignArn": SIMS, "itemId": "item-0100"},
         {"campaignArn": POP},
@@ -136,6 +136,99 @@ def test_exclude_purchased_removes_the_users_purchases(engine: Engine) -> None:
     )
     assert len(filtered["itemList"]) == 500
     assert not bought & set(ids(filtered))
+
+
+# --- the domain use cases --------------------------------------------------------------
+
+# After the demo data's newest event, so a recorded event is the user's latest.
+LATER = 1_790_000_000
+
+
+def most_purchasing_user(engine: Engine) -> str:
+    inter = engine.dataset.interactions
+    buys = np.bincount(inter.user[inter.event == 2], minlength=len(inter.user_ids))
+    return inter.user_ids[int(np.argmax(buys))]
+
+
+def scored(answer: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(e["itemId"], e["score"]) for e in answer["itemList"]]
+
+
+def test_recommended_for_you_is_user_personalization_without_the_user_s_purchases(
+    engine: Engine,
+) -> None:
+    differ = 0
+    for n in range(1, 101):
+        user = f"user-{n:04d}"
+        mine = scored(engine.get_recommendations({"recommenderArn": RFY, "userId": user}))
+        custom = engine.get_recommendations({"campaignArn": UP, "userId": user, "numResults": 60})
+        bought = purchased(engine, user)
+        # Same model, same scores: only the purchases are left out, the next items move up.
+        assert mine == [e for e in scored(custom) if e[0] not in bought][:25]
+        differ += mine != scored(custom)[:25]
+    # The demo's two use cases answer differently for most users (56 of these 100).
+    assert differ >= 40
+    assert ids(engine.get_recommendations({"recommenderArn": RFY, "userId": "user-0001"})) != ids(
+        engine.get_recommendations({"campaignArn": UP, "userId": "user-0001"})
+    )
+
+
+def test_customers_who_viewed_and_sims_answer_differently(engine: Engine) -> None:
+    for n in range(1, 51):
+        item = f"item-{n:04d}"
+        viewed = engine.get_recommendations(
+            {"recommenderArn": CWV, "userId": "user-0001", "itemId": item}
+        )
+        similar = engine.get_recommendations({"campaignArn": SIMS, "itemId": item})
+        assert ids(viewed) != ids(similar)
+        assert [e["score"] for e in viewed["itemList"]] != [e["score"] for e in similar["itemList"]]
+
+
+def test_the_automatic_filter_leaves_out_purchases_from_training_and_put_events(
+    engine: Engine,
+) -> None:
+    user = most_purchasing_user(engine)
+    bought = purchased(engine, user)
+    many = {"userId": user, "numResults": 500}
+    # The custom campaign recommends some of them; the domain recommender none.
+    assert bought & set(ids(engine.get_recommendations({"campaignArn": UP, **many})))
+    assert not bought & set(ids(engine.get_recommendations({"recommenderArn": RFY, **many})))
+    # Customers who viewed X: the user's purchases are left out of any X's list, though
+    # other customers are shown them.
+    shown_to_others: set[str] = set()
+    for n in range(1, 201):
+        request = {"recommenderArn": CWV, "itemId": f"item-{n:04d}", "numResults": 100}
+        mine = ids(engine.get_recommendations({**request, "userId": user}))
+        assert not bought & set(mine)
+        others = ids(engine.get_recommendations({**request, "userId": "someone-new"}))
+        shown_to_others |= bought & set(others)
+    assert shown_to_others
+    # A purchase recorded through PutEvents is left out of the next answer at once,
+    # for this user only.
+    try:
+        # Each with a request that still shows the item: the same user's custom campaign
+        # (the model did not change), another customer viewing the same X.
+        cases: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
+            ({"recommenderArn": RFY, "userId": user}, {"campaignArn": UP, "userId": user}),
+            (
+                {"recommenderArn": CWV, "userId": user, "itemId": "item-0042"},
+                {"recommenderArn": CWV, "userId": "user-0001", "itemId": "item-0042"},
+            ),
+        )
+        for n, (request, reference) in enumerate(cases):
+            top = ids(engine.get_recommendations(request))[0]
+            engine.put_events(
+                {
+                    "trackingId": DEMO_TRACKING_ID,
+                    "userId": user,
+                    "sessionId": f"s-{n}",
+                    "eventList": [{"eventType": "Purchase", "itemId": top, "sentAt": LATER + n}],
+                }
+            )
+            assert top not in ids(engine.get_recommendations(request))
+            assert top in ids(engine.get_recommendations(reference))
+    finally:
+        engine.events.clear()
 
 
 def test_max_price_is_respected(engine: Engine) -> None:
@@ -281,7 +374,8 @@ BASE_PROMO: dict[str, Any] = {"campaignArn": POP, "promotions": [PROMO]}
         (BASE_PROMO, {"promotions": [{**PROMO, "filterArn": "nope"}]}),
         (BASE_PROMO, {"promotions": [{**PROMO, "filterValues": {"BAD-KEY": '"a"'}}]}),
         ({"recommenderArn": RFY, "userId": "user-0001"}, {"userId": None}),
-        ({"recommenderArn": CWV, "itemId": "item-0001"}, {"itemId": None}),
+        ({"recommenderArn": CWV, "userId": "user-0001", "itemId": "item-0001"}, {"itemId": None}),
+        ({"recommenderArn": CWV, "userId": "user-0001", "itemId": "item-0001"}, {"userId": None}),
         ({"campaignArn": SIMS, "itemId": "item-0001"}, {"itemId": None}),
         ({"campaignArn": UP, "userId": "user-0001"}, {"campaignArn": RFY}),
         ({"recommenderArn": BEST}, {"recommenderArn": POP}),

@@ -1,4 +1,5 @@
-"""Recipes on small hand-made data: trending-now, sparse SIMS and item-kNN selection."""
+"""Recipes on small hand-made data: trending-now, sparse SIMS, item-kNN selection and
+customers-who-viewed's co-views."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from local_personalize.data import EVENT_TYPES, Interactions
+from local_personalize.domain_recipes import CustomersWhoViewed
 from local_personalize.recipes import (
     Popularity,
     Sims,
@@ -18,14 +20,18 @@ from local_personalize.recipes import (
 DAY = 86_400
 
 
-def interactions(rows: list[tuple[int, int, int]], n_users: int) -> Interactions:
+def interactions(
+    rows: list[tuple[int, int, int]], n_users: int, events: list[str] | None = None
+) -> Interactions:
+    """Rows of (user, item, time); every event a View unless ``events`` names each one."""
     user, item, ts = (np.array(col) for col in zip(*rows, strict=True))
+    codes = [EVENT_TYPES.index(e) for e in events] if events else [0] * len(rows)
     return Interactions.build(
         [f"u{i}" for i in range(n_users)],
         user.astype(np.int32),
         item.astype(np.int32),
         ts.astype(np.int64),
-        np.zeros(len(rows), dtype=np.int8),
+        np.array(codes, dtype=np.int8),
         EVENT_TYPES,
     )
 
@@ -136,3 +142,39 @@ def test_kept_scores_follow_the_user_s_history_and_cannot_be_changed() -> None:
             model.recommend(3, 10)[0].tolist()
             != model.recommend(3, 10, sequence=np.array([7, 8], dtype=np.int64))[0].tolist()
         )
+
+
+def test_customers_who_viewed_ranks_what_was_viewed_after_x_and_ignores_purchases() -> None:
+    x, after, bought, before, popular, other = range(6)
+    rows: list[tuple[int, int, int]] = []
+    events: list[str] = []
+
+    def add(user: int, item: int, event: str = "View") -> None:
+        rows.append((user, item, len(rows)))
+        events.append(event)
+
+    for u in range(4):  # four customers view X, then `after`, and buy `bought` (unviewed)
+        add(u, before)
+        add(u, x)
+        add(u, after)
+        add(u, bought, "Purchase")
+    for _ in range(3):  # a fifth goes back and forth: one customer counts once
+        add(4, x)
+        add(4, other)
+    for u in range(5, 12):  # the most viewed item, never near X
+        add(u, popular)
+    inter = interactions(rows, 12, events)
+    model = CustomersWhoViewed(inter, 6, window=10)
+    chosen, scores = model.related(x, 5)
+    # 4 of X's 5 viewers went on to `after`, 1 to `other`; then the most viewed top up.
+    assert chosen.tolist() == [after, other, popular, before, bought]
+    assert scores.tolist() == [0.8, 0.2, 0.0, 0.0, 0.0]
+    # SIMS over all events ranks the co-purchased and the viewed-before items as related.
+    gram = cooccurrence(user_item_matrix(inter, 6))
+    sims, _ = Sims(gram, Popularity(inter, 6), shrinkage=0.0).related(x, 3)
+    assert {bought, before} <= set(sims.tolist())
+    # The window: with one next view only, `after` still follows X directly.
+    assert CustomersWhoViewed(inter, 6, window=1).related(x, 1)[0].tolist() == [after]
+    # Filters apply to the co-viewed items and the top-up alike.
+    allowed = np.array([True, False, True, True, True, True])
+    assert model.related(x, 3, allowed)[0].tolist() == [other, popular, before]
