@@ -2,16 +2,22 @@
 # built in the first two, and the last holds only what runs, owned by root and read-only
 # to the runtime user.
 #
-# Pin the bases by digest where you build (this repository's CI has no image registry to
-# read one from): FROM node:20-slim@sha256:<digest>, python:3.11-slim@sha256:<digest>.
-FROM node:20-slim AS graphiql
+# The bases are build arguments so that they are pinned by digest where the image is built
+# (this repository's CI reaches no image registry to read a digest from, and a digest
+# written here unread could name an image nobody checked):
+#   docker build --build-arg PYTHON_BASE=python:3.11-slim@sha256:<digest> \
+#                --build-arg NODE_BASE=node:20-slim@sha256:<digest> .
+ARG PYTHON_BASE=python:3.11-slim
+ARG NODE_BASE=node:20-slim
+
+FROM ${NODE_BASE} AS graphiql
 
 WORKDIR /assets
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 
-FROM python:3.11-slim AS build
+FROM ${PYTHON_BASE} AS build
 
 ENV UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
@@ -26,7 +32,7 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode
 
 
-FROM python:3.11-slim AS runtime
+FROM ${PYTHON_BASE} AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -143,3 +143,15 @@ def test_the_healthcheck_follows_the_configured_port(
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+def test_every_stage_starts_from_a_base_given_as_a_build_argument() -> None:
+    # A digest is pinned where the image is built (--build-arg PYTHON_BASE=...@sha256:...):
+    # no stage may name its base image directly, or that stage would escape the pin.
+    text = DOCKERFILE.read_text()
+    instructions = [line.strip() for line in text.splitlines() if line.strip()]
+    bases = [line.split()[1] for line in instructions if line.upper().startswith("FROM ")]
+    assert bases == ["${NODE_BASE}", "${PYTHON_BASE}", "${PYTHON_BASE}"], bases
+    first_from = next(i for i, line in enumerate(instructions) if line.upper().startswith("FROM "))
+    declared = [line for line in instructions[:first_from] if line.upper().startswith("ARG ")]
+    assert declared == ["ARG PYTHON_BASE=python:3.11-slim", "ARG NODE_BASE=node:20-slim"]
