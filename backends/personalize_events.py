@@ -37,9 +37,13 @@ class PersonalizeEvents:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, personalize: PersonalizeSettings, events: EventsSettings
+        cls,
+        personalize: PersonalizeSettings,
+        events: EventsSettings,
+        session: aioboto3.Session | None = None,
     ) -> AsyncIterator["PersonalizeEvents"]:
-        session = aioboto3.Session()
+        """`session`: where credentials come from; by default, the environment's."""
+        session = session or aioboto3.Session()
         config = AioConfig(
             connect_timeout=personalize.connect_timeout,
             read_timeout=personalize.read_timeout,
