@@ -14,7 +14,9 @@ worker with multiprocessing's spawn. It replaces a worker that dies (after a gro
 pause when it keeps dying young), and stops with uvicorn's start-up failure status when a
 worker cannot start the application. On SIGTERM, SIGINT or SIGHUP it sends the workers
 SIGTERM and waits for their graceful shutdown (uvicorn's `timeout_graceful_shutdown` in
-each); a second signal kills them.
+each); a second signal kills them. On the embedded engine it also runs the one engine
+process every worker calls (web/engine_process.py): started and answering before the
+workers start, restarted if it dies, stopped after them.
 """
 
 import contextlib

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 
 from tests.conftest import Subgraph, codes
 from tests.integration.test_workers import children, cmdline, two_workers
+from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port, python
 
 RECORD = """mutation Record($user: ID, $events: [EventInput!]!) {
   recordEvents(userId: $user, sessionId: "s-1", events: $events) { accepted delivered } }"""
@@ -256,3 +258,36 @@ def worker_of(conn: http.client.HTTPConnection, port: int, workers: list[int]) -
         if int(local, 16) == port and int(remote, 16) == client_port and fields[9] in owners:
             return owners[fields[9]]
     return None
+
+
+def test_an_engine_that_cannot_start_stops_the_supervisor_before_any_worker(
+    logs: Path, tmp_path: Path
+) -> None:
+    # The demo's resources with a dataset that is not there: the file itself reads well
+    # (start-up checks pass), the engine fails when it loads the data.
+    demo = (REPO_ROOT / "config" / "local_resources.toml").read_text()
+    assert "[datasets]\ndemo = true\nseed = 7\n" in demo
+    resources = tmp_path / "resources.toml"
+    resources.write_text(
+        demo.replace(
+            "[datasets]\ndemo = true\nseed = 7\n",
+            '[datasets.interactions]\npath = "missing.csv"\nschema = "missing.json"\n',
+        )
+    )
+    env = {
+        **os.environ,
+        **AWS_TEST_ENV,
+        "SUBGRAPH_SERVER__PORT": str(free_port()),
+        "SUBGRAPH_BACKEND": "local",
+        "SUBGRAPH_LOCAL__RESOURCES": str(resources),
+        "WORKERS": "2",
+    }
+    done = subprocess.run(
+        python("server.py"), cwd=REPO_ROOT, env=env, capture_output=True, timeout=120
+    )
+    err = done.stderr.decode()
+    # uvicorn's status for an application that cannot start, as for a worker's failure.
+    assert done.returncode == 3, err
+    # The engine's own line, relayed through the supervisor's log.
+    assert re.search(r"engine: python -m local_personalize serve: error: .*missing", err), err
+    assert "worker started" not in err
