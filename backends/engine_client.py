@@ -74,5 +74,5 @@ async def open_engine_events(settings: Settings) -> AsyncIterator[PersonalizeEve
         aws_access_key_id=ENGINE_ACCESS_KEY, aws_secret_access_key=ENGINE_SECRET_KEY
     )
     events = settings.events.model_copy(update={"endpoint_url": _engine_url(settings)})
-    async with PersonalizeEvents.open(settings.personalize, events, session) as sink:
+    async with PersonalizeEvents.open(settings.personalize, events, session, loopback=True) as sink:
         yield sink

@@ -21,6 +21,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Subgraph, codes
+from tests.integration.test_readme_examples import (
+    SUBGRAPH_OPERATIONS,
+    Example,
+    assert_answered,
+)
 from tests.integration.test_workers import children, cmdline, two_workers
 from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port, python
 
@@ -65,8 +70,14 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def shared(logs: Path) -> Iterator[tuple[int, list[int]]]:
-    """WORKERS=2 on the demo engine: its port and its two workers' pids."""
-    with two_workers(logs / "subgraph-workers-engine.log") as (proc, port, workers):
+    """WORKERS=2 on the demo engine: its port and its two workers' pids.
+
+    The environment names an HTTP proxy that answers nothing: the engine is on loopback,
+    and neither the workers' calls nor their events may try to go through it.
+    """
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    proxies = {"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "NO_PROXY": ""}
+    with two_workers(logs / "subgraph-workers-engine.log", proxies) as (proc, port, workers):
         assert len(engine_pids(proc.pid)) == 1
         yield port, workers
 
@@ -164,6 +175,21 @@ def test_the_demo_answers_as_the_engine_in_process_does(
         finally:
             conn.close()
         assert without_ids(answer) == without_ids(in_process)
+
+
+@pytest.mark.parametrize("example", SUBGRAPH_OPERATIONS, ids=str)
+def test_readme_example_runs_on_two_workers(
+    example: Example, shared: tuple[int, list[int]]
+) -> None:
+    port, _ = shared
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        answer = post(conn, example.text)
+    finally:
+        conn.close()
+    assert_answered(example, answer)
+    if "recordEvents" in example.text:
+        assert answer["data"]["recordEvents"]["delivered"] is True, answer
 
 
 def test_a_dead_engine_is_replaced_and_answers_fall_back_meanwhile(logs: Path) -> None:
