@@ -26,7 +26,7 @@ from tests.integration.test_readme_examples import (
     Example,
     assert_answered,
 )
-from tests.integration.test_workers import children, cmdline, two_workers
+from tests.integration.test_workers import children, cmdline, listeners, two_workers
 from tests.servers import AWS_TEST_ENV, REPO_ROOT, free_port, python
 
 RECORD = """mutation Record($user: ID, $events: [EventInput!]!) {
@@ -317,3 +317,46 @@ def test_an_engine_that_cannot_start_stops_the_supervisor_before_any_worker(
     # The engine's own line, relayed through the supervisor's log.
     assert re.search(r"engine: python -m local_personalize serve: error: .*missing", err), err
     assert "worker started" not in err
+
+
+def test_ctrl_c_stops_the_workers_then_the_engine(logs: Path) -> None:
+    # A terminal's Ctrl-C reaches the whole foreground group at once. The engine runs in
+    # a group of its own, so it still answers while the workers finish, and the
+    # supervisor stops it last.
+    port = free_port()
+    env = {
+        **os.environ,
+        **AWS_TEST_ENV,
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "SUBGRAPH_BACKEND": "local",
+        "WORKERS": "2",
+    }
+    log = logs / "subgraph-engine-ctrl-c.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            python("server.py"),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while listeners(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listeners(port) == 2, log.read_text()
+        [engine] = engine_pids(proc.pid)
+        workers = [c for c in children(proc.pid) if b"spawn_main" in cmdline(c)]
+        assert os.getpgid(engine) != proc.pid  # not in the group Ctrl-C reaches
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not alive(engine)
+    assert not any(alive(pid) for pid in workers)
+    text = log.read_text()
+    assert text.count("Application shutdown complete") == 2
+    assert "Traceback" not in text
