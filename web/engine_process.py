@@ -10,10 +10,10 @@ loopback port picked here, and every worker calls it as it would call Personaliz
 
 - Start: the workers start only once the engine answers (`start` waits for its health
   endpoint), so no worker serves before it can answer.
-- Watch: an engine that dies is started again on the same port (after a growing pause
-  when it keeps dying young); meanwhile the workers' calls fail fast (connection
-  refused), and fallback chains or coded errors answer. The new engine starts from its
-  data again: events recorded before are gone, as with a restarted in-process engine.
+- Watch: an engine that dies is started again on the same port, held for it (after a
+  growing pause when it keeps dying young); meanwhile the workers' calls fail fast
+  (connection refused), and fallback chains or coded errors answer. The new engine
+  starts from its data again: events recorded before are gone, as after any restart.
 - Stop: last, after the workers (which flush their queued events into it).
 
 It runs in a process group of its own, so that a terminal's Ctrl-C, which reaches every
@@ -47,11 +47,19 @@ _READY_POLL_S = 0.1
 _STOP_TIMEOUT_S = 10.0
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _reserve_port(host: str) -> socket.socket:
+    """A port of our own for the engine, held while the supervisor runs.
+
+    Bound with SO_REUSEADDR and never listening, the socket lets the engine (which binds
+    with SO_REUSEADDR too) listen on the port, each time it is started, while the system
+    gives the port to nobody else: no port-0 bind (the workers' own sockets, outgoing
+    connections) picks it, and a plain bind is refused. With no engine listening,
+    connections to it are refused at once, so the workers' calls fail fast.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
 
 
 def _package_root() -> Path:
@@ -88,7 +96,8 @@ class EngineProcess:
 
     def __init__(self, local: LocalSettings, host: str = "127.0.0.1") -> None:
         self._host = host
-        self._port = _free_port(host)
+        self._reserved = _reserve_port(host)
+        self._port: int = self._reserved.getsockname()[1]
         # What the workers call (settings' local.engine_url).
         self.url = f"http://{host}:{self._port}"
         source = (
@@ -186,6 +195,7 @@ class EngineProcess:
 
     def stop(self) -> None:
         """SIGTERM (uvicorn's graceful shutdown), then SIGKILL if it does not end in time."""
+        self._reserved.close()
         process = self._process
         if process is None or process.poll() is not None:
             return
