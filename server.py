@@ -7,6 +7,7 @@ Run with `python server.py` (host and port from settings) or
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +55,7 @@ from web.workers import Supervisor
 if TYPE_CHECKING:
     from backends.events import EventSender, EventSink
     from local_personalize.engine import Engine
+    from web.engine_process import EngineProcess
 
 log = logging.getLogger("server")
 
@@ -62,8 +64,11 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 def _local_engine(settings: Settings) -> "Engine | None":
-    """The embedded engine, fitted now: a bad dataset stops start-up with one line."""
-    if settings.backend != "local":
+    """The embedded engine, fitted now: a bad dataset stops start-up with one line.
+
+    None on AWS, and in the workers of WORKERS > 1, which call the supervisor's engine.
+    """
+    if settings.backend != "local" or settings.local.engine_url is not None:
         return None
     # Imported here so that a deployment on AWS never loads the demo engine's code.
     from backends.local import build_engine
@@ -76,14 +81,21 @@ async def _open_backend(
     settings: Settings, engine: "Engine | None"
 ) -> AsyncIterator[RecommendationBackend]:
     # Imported here so that a local run never creates a boto session.
-    if engine is None:
+    if settings.backend == "personalize":
         from backends.personalize_client import open_personalize
 
         async with open_personalize(settings.personalize) as personalize:
             yield personalize
+    elif settings.local.engine_url is not None:
+        # WORKERS > 1: every worker calls the supervisor's one engine process.
+        from backends.engine_client import open_engine_process
+
+        async with open_engine_process(settings) as process:
+            yield process
     else:
         from backends.local import LocalBackend
 
+        assert engine is not None, "create_app fits the engine when backend is local"
         async with LocalBackend.open(engine) as local:
             yield local
 
@@ -98,6 +110,15 @@ async def _open_events(
         return
     from backends.events import EventSender
 
+    if settings.backend == "local" and settings.local.engine_url is not None:
+        from backends.engine_client import open_engine_events
+
+        async with (
+            open_engine_events(settings) as engine,
+            EventSender.open(engine, settings.events) as sender,
+        ):
+            yield sender
+        return
     if settings.backend == "local":
         # The embedded engine takes PutEvents itself (LocalBackend.put_events).
         async with EventSender.open(cast("EventSink", backend), settings.events) as sender:
@@ -181,7 +202,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
             log.info(
-                "backend %s ready (cache: %s)", backend.source, _describe(settings, store.kind)
+                "backend %s ready (%s; cache: %s)",
+                backend.source,
+                _engine_where(settings),
+                _describe(settings, store.kind),
             )
             # Everything built so far (engine, schema, clients) lives as long as the
             # process: keep it out of the collector's scans, which the thousands of
@@ -266,11 +290,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def _open_readiness(
     readiness: Readiness, settings: Settings, backend: RecommendationBackend
 ) -> None:
-    """Ready now (local engine), or while the Personalize endpoint takes connections."""
+    """Ready now (engine in-process), or while the endpoint (Personalize, or the engine
+    process of WORKERS > 1) takes connections."""
     target = getattr(backend, "target", None)
-    if settings.backend != "personalize" or target is None:
+    if target is None:  # the engine in-process
         readiness.opened()
         return
+    # Personalize, or the engine process of WORKERS > 1 (the supervisor restarts it).
     readiness.opened(*personalize_check(target, settings.personalize.connect_timeout))
 
 
@@ -298,11 +324,32 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+def _engine_where(settings: Settings) -> str:
+    if settings.backend == "personalize":
+        return "Amazon Personalize"
+    if settings.local.engine_url is not None:
+        return f"the engine process at {settings.local.engine_url}"
+    return "the engine in this process"
+
+
 def _describe(settings: Settings, store: str) -> str:
     if not settings.cache.enabled:
         return "off"
     cached = [n for n, u in settings.use_cases.items() if u.keeps_answers]
     return f"{store} for {', '.join(cached) or 'no use case'}"
+
+
+def _engine_process(settings: Settings) -> "EngineProcess | None":
+    """With WORKERS > 1 on the embedded engine: one engine process that every worker calls
+    (read in each worker's settings as local.engine_url), so all see every event."""
+    if settings.backend != "local" or settings.local.engine_url is not None:
+        return None
+    from web.engine_process import EngineProcess
+
+    engine = EngineProcess(settings.local)
+    # The spawned workers inherit this environment, so their settings carry the URL.
+    os.environ["SUBGRAPH_LOCAL__ENGINE_URL"] = engine.url
+    return engine
 
 
 def main() -> None:
@@ -323,6 +370,7 @@ def main() -> None:
     if workers > 1:
         # A listening socket per worker (SO_REUSEPORT): see web/workers.py for why.
         host, port = settings.server.host, settings.server.port
+        engine = _engine_process(settings)
         try:
             supervisor = Supervisor(
                 config,
@@ -330,6 +378,7 @@ def main() -> None:
                 port=port,
                 workers=workers,
                 stop_timeout=settings.server.shutdown_timeout + 5.0,
+                engine=engine,
             )
         except OSError as exc:
             print(f"personalize-subgraph: cannot listen on {host}:{port}: {exc}", file=sys.stderr)

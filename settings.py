@@ -359,6 +359,17 @@ class LocalSettings(_Section):
     # unset, the built-in demo generated from `seed`. Relative to the config file.
     resources: Path | None = None
     seed: int = 7
+    # An engine process (`python -m local_personalize serve --verify-signatures`) to call
+    # over HTTP instead of building the engine in-process. With WORKERS > 1 the supervisor
+    # starts one and sets this for its workers (web/engine_process.py).
+    engine_url: str | None = None
+
+    @field_validator("engine_url")
+    @classmethod
+    def _engine_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"http://[^/?#\s]+", value):
+            raise ValueError("the engine URL must be http://host:port, with no path")
+        return value
 
 
 class UseCaseSettings(_Section):

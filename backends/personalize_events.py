@@ -37,14 +37,23 @@ class PersonalizeEvents:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, personalize: PersonalizeSettings, events: EventsSettings
+        cls,
+        personalize: PersonalizeSettings,
+        events: EventsSettings,
+        session: aioboto3.Session | None = None,
+        *,
+        loopback: bool = False,
     ) -> AsyncIterator["PersonalizeEvents"]:
-        session = aioboto3.Session()
+        """`session`: where credentials come from; by default, the environment's.
+        `loopback`: the endpoint is on this machine, so no proxy of the environment
+        applies (an empty `proxies` stops botocore from reading them)."""
+        session = session or aioboto3.Session()
         config = AioConfig(
             connect_timeout=personalize.connect_timeout,
             read_timeout=personalize.read_timeout,
             retries={"mode": "standard", "total_max_attempts": 1},
             parameter_validation=False,
+            proxies={} if loopback else None,
         )
         async with session.client(
             "personalize-events",

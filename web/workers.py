@@ -14,7 +14,9 @@ worker with multiprocessing's spawn. It replaces a worker that dies (after a gro
 pause when it keeps dying young), and stops with uvicorn's start-up failure status when a
 worker cannot start the application. On SIGTERM, SIGINT or SIGHUP it sends the workers
 SIGTERM and waits for their graceful shutdown (uvicorn's `timeout_graceful_shutdown` in
-each); a second signal kills them.
+each); a second signal kills them. On the embedded engine it also runs the one engine
+process every worker calls (web/engine_process.py): started and answering before the
+workers start, restarted if it dies, stopped after them.
 """
 
 import contextlib
@@ -25,9 +27,12 @@ import socket
 import sys
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from web.engine_process import EngineProcess
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +97,10 @@ class Supervisor:
         port: int,
         workers: int,
         stop_timeout: float,
+        engine: "EngineProcess | None" = None,
     ) -> None:
+        """`engine`: the embedded engine's process, started before the workers, kept
+        running while they run and stopped after them (web/engine_process.py)."""
         if workers < 2:
             raise ValueError("the supervisor is for 2 or more workers")
         self._config = config_kwargs
@@ -110,6 +118,7 @@ class Supervisor:
         self._restart_at = [0.0] * workers
         self._stopping = False
         self.exit_code = 0
+        self._engine = engine
 
     def _start(self, slot: int) -> None:
         process = self._context.Process(
@@ -142,16 +151,32 @@ class Supervisor:
         shown = f"[{host}]" if ":" in host else host
         log.info("serving on http://%s:%d with %d workers", shown, port, len(self._sockets))
         try:
+            if not self._start_engine():
+                return self.exit_code
             for slot in range(len(self._sockets)):
                 self._start(slot)
             while not self._stopping:
+                if self._engine is not None:
+                    self._engine.watch()
                 for slot, process in enumerate(self._processes):
                     if not self._stopping and not process.is_alive():
                         self._replace(slot, process.exitcode)
                 time.sleep(_WATCH_INTERVAL_S)
         finally:
             self._stop()
+            if self._engine is not None:
+                self._engine.stop()  # last: the workers flush their events into it
         return self.exit_code
+
+    def _start_engine(self) -> bool:
+        """Start the engine process, if any, and wait until it answers; False to stop."""
+        if self._engine is None:
+            return True
+        if self._engine.start(lambda: self._stopping):
+            return True
+        if not self._stopping:  # it failed on its own, not on our signal
+            self.exit_code = _STARTUP_FAILURE
+        return False
 
     def _replace(self, slot: int, exitcode: int | None) -> None:
         now = time.monotonic()

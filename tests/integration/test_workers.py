@@ -37,10 +37,13 @@ def cmdline(pid: int) -> bytes:
 
 
 @contextmanager
-def two_workers(log: Path) -> Iterator[tuple["subprocess.Popen[bytes]", int, list[int]]]:
+def two_workers(
+    log: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple["subprocess.Popen[bytes]", int, list[int]]]:
     """`WORKERS=2 server.py` on the embedded engine: the supervisor, its port, its workers."""
     port = free_port()
     env = {"SUBGRAPH_SERVER__PORT": str(port), "SUBGRAPH_BACKEND": "local", "WORKERS": "2"}
+    env.update(extra_env or {})
     with running(python("server.py"), f"http://127.0.0.1:{port}/healthz", log, env=env) as proc:
         # The supervisor spawns the workers (beside multiprocessing's resource tracker).
         workers = sorted(c for c in children(proc.pid) if b"spawn_main" in cmdline(c))

@@ -53,6 +53,7 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[personalize]\nregion = ", "not valid TOML"),
         ("[personalize]\nunknown = 1", "unknown"),
         ('[federation]\nversion = "3.0"', "a version Strawberry supports: 2.0, "),
+        ('[local]\nengine_url = "http://127.0.0.1:1/path"', "engine URL"),
     ],
 )
 def test_mistakes_are_one_clear_line(
