@@ -135,6 +135,11 @@ class EngineProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def returncode(self) -> int | None:
+        """The engine's exit status once it has exited (2: a mistake in its files)."""
+        return self._process.poll() if self._process is not None else None
+
     def _spawn(self) -> None:
         process = subprocess.Popen(
             self._args,

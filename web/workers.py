@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _WATCH_INTERVAL_S = 0.5
 # uvicorn's exit status when the application fails to start.
 _STARTUP_FAILURE = 3
+# The status of a command refused for a mistake in what it was given (its files).
+_USAGE_ERROR = 2
 # A worker that dies sooner than this after starting is restarted after a pause that
 # doubles each time (up to the cap), not at once.
 _QUICK_DEATH_S = 10.0
@@ -175,7 +177,10 @@ class Supervisor:
         if self._engine.start(lambda: self._stopping):
             return True
         if not self._stopping:  # it failed on its own, not on our signal
-            self.exit_code = _STARTUP_FAILURE
+            # A mistake in the resources or datasets (the engine's status 2, its one line
+            # relayed in the log) is the user's to fix, as with WORKERS=1: status 2 too.
+            mistake = self._engine.returncode == _USAGE_ERROR
+            self.exit_code = _USAGE_ERROR if mistake else _STARTUP_FAILURE
         return False
 
     def _replace(self, slot: int, exitcode: int | None) -> None:
