@@ -322,7 +322,13 @@ def main() -> None:
             print(f"personalize-subgraph: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         sys.exit(supervisor.run())
+    # uvicorn raises the SIGTERM it handled again once shut down: a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(**config, host=settings.server.host, port=settings.server.port)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
