@@ -49,6 +49,7 @@ from settings import Settings, load_settings
 from web import graphiql
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdFilter, RequestIdMiddleware
+from web.uvicorn_internals import uvicorn_options
 from web.workers import Supervisor
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     context,
                     server=settings.server,
                     max_body_bytes=settings.limits.max_body_bytes,
+                    max_query_bytes=settings.limits.max_query_bytes,
                     compiled=schema.compiled,
                     observer=OperationObserver(operations, tracing.tracer),
                 ),
@@ -306,6 +308,8 @@ def main() -> None:
         "log_config": log_config(settings.log_format, settings.log_level, RequestIdFilter),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
         "timeout_graceful_shutdown": settings.server.shutdown_timeout,
+        # Deadlines and a cap on client connections, coded JSON refusals ([connections]).
+        **uvicorn_options(settings),
     }
     if workers > 1:
         # A listening socket per worker (SO_REUSEPORT): see web/workers.py for why.
