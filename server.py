@@ -39,7 +39,12 @@ from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
 from observability.logs import configure_logging, log_config
-from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
+from observability.metrics import (
+    BreakerCollector,
+    EventsCollector,
+    OperationMetrics,
+    RefusalsCollector,
+)
 from observability.operations import OperationObserver
 from observability.readiness import Readiness, personalize_check
 from observability.tracing import CallSpans, configure_tracing
@@ -47,6 +52,7 @@ from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
 from web import graphiql
+from web.connections import REFUSAL_CODES, REFUSALS
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdFilter, RequestIdMiddleware
 from web.uvicorn_internals import uvicorn_options
@@ -139,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry.register(
         BreakerCollector({name: case.arn for name, case in settings.use_cases.items()}, breakers)
     )
+    registry.register(RefusalsCollector(lambda: REFUSALS.totals, REFUSAL_CODES))
     readiness = Readiness(settings.observability.ready_ttl)
 
     @asynccontextmanager

@@ -184,3 +184,15 @@ class Refusals:
             self._latest[code],
             extra={"code": code, "refused": count, "refused_total": self.totals[code]},
         )
+
+
+# The process's refusals (each worker process has its own); /metrics reads them.
+REFUSALS = Refusals()
+# The codes a connection can be refused with: the metric has each from start-up.
+REFUSAL_CODES = (
+    ErrorCode.REQUEST_TIMEOUT,
+    ErrorCode.TOO_MANY_CONNECTIONS,
+    ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
+    ErrorCode.URI_TOO_LONG,
+    ErrorCode.BAD_REQUEST,
+)

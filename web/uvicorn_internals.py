@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from domain.errors import ErrorCode
 from settings import Settings
 from web.connections import (
+    REFUSALS,
     REFUSED_DRAIN_SECONDS,
     ConnectionLimits,
     Refusals,
@@ -240,13 +241,12 @@ class DeadlineProtocol(HttpToolsProtocol):
 class DeadlineProtocols:
     """What `uvicorn.Config(http=...)` calls to make each connection's protocol.
 
-    Picklable (web/workers.py hands the config to worker processes), and one per
-    process: its refusal counts are the process's.
+    Picklable (web/workers.py hands the config to worker processes); the refusals are
+    counted in the process's `REFUSALS`, which /metrics reads.
     """
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        self.refusals = Refusals()
 
     def __call__(
         self,
@@ -256,7 +256,7 @@ class DeadlineProtocols:
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> DeadlineProtocol:
         return DeadlineProtocol(
-            config, server_state, app_state, _loop, limits=self.limits, refusals=self.refusals
+            config, server_state, app_state, _loop, limits=self.limits, refusals=REFUSALS
         )
 
 

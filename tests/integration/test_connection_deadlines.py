@@ -186,6 +186,15 @@ def test_slow_and_silent_connections_are_closed_while_queries_answer(server: Ser
     text = server.log.read_text()
     assert "refused 1 connection(s) with REQUEST_TIMEOUT" in text
     assert "Traceback" not in text
+    assert refused(server, "REQUEST_TIMEOUT") >= 3
+
+
+def refused(server: Server, code: str) -> float:
+    """The server's `connections_refused_total` for `code`, from /metrics."""
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    prefix = f'personalize_subgraph_connections_refused_total{{code="{code}"}} '
+    line = next(line for line in metrics.splitlines() if line.startswith(prefix))
+    return float(line.removeprefix(prefix))
 
 
 def test_a_connection_over_the_cap_gets_a_coded_503(server: Server) -> None:
@@ -208,6 +217,7 @@ def test_a_connection_over_the_cap_gets_a_coded_503(server: Server) -> None:
     text = server.log.read_text()
     assert "with TOO_MANY_CONNECTIONS" in text
     assert f"over the cap of {MAX_CONNECTIONS}" in text
+    assert refused(server, "TOO_MANY_CONNECTIONS") >= 1
 
 
 def get_query_of(size: int) -> str:
