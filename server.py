@@ -40,7 +40,12 @@ from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
 from observability.logs import configure_logging, log_config
-from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
+from observability.metrics import (
+    BreakerCollector,
+    EventsCollector,
+    OperationMetrics,
+    RefusalsCollector,
+)
 from observability.operations import OperationObserver
 from observability.readiness import Readiness, personalize_check
 from observability.tracing import CallSpans, configure_tracing
@@ -48,8 +53,10 @@ from resolvers.context import Context
 from schema.build import build_schema
 from settings import Settings, load_settings
 from web import graphiql
+from web.connections import REFUSAL_CODES, REFUSALS
 from web.graphql_http import GraphQLEndpoint
 from web.request_id import RequestIdFilter, RequestIdMiddleware
+from web.uvicorn_internals import uvicorn_options
 from web.workers import Supervisor
 
 if TYPE_CHECKING:
@@ -172,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry.register(
         BreakerCollector({name: case.arn for name, case in settings.use_cases.items()}, breakers)
     )
+    registry.register(RefusalsCollector(lambda: REFUSALS.totals, REFUSAL_CODES))
     readiness = Readiness(settings.observability.ready_ttl)
 
     @asynccontextmanager
@@ -268,6 +276,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     context,
                     server=settings.server,
                     max_body_bytes=settings.limits.max_body_bytes,
+                    max_query_bytes=settings.limits.max_query_bytes,
                     compiled=schema.compiled,
                     observer=OperationObserver(operations, tracing.tracer),
                 ),
@@ -366,6 +375,8 @@ def main() -> None:
         "log_config": log_config(settings.log_format, settings.log_level, RequestIdFilter),
         # SIGTERM: stop accepting, let requests in flight finish, then close the backend.
         "timeout_graceful_shutdown": settings.server.shutdown_timeout,
+        # Deadlines and a cap on client connections, coded JSON refusals ([connections]).
+        **uvicorn_options(settings),
     }
     if workers > 1:
         # A listening socket per worker (SO_REUSEPORT): see web/workers.py for why.
@@ -384,7 +395,13 @@ def main() -> None:
             print(f"personalize-subgraph: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         sys.exit(supervisor.run())
+    # uvicorn raises the SIGTERM it handled again once shut down: a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(**config, host=settings.server.host, port=settings.server.port)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,27 @@ class LimitsSettings(_Section):
     # The largest valid request (500 ranked ids of 256 characters and 150 context
     # entries of 1,150) is about 300 KB; 1 MB leaves room for an `_entities` batch.
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
+    # A GET's query string. uvicorn's parser refuses a URL over 65,535 bytes (that one is
+    # answered with the same 414 by web/uvicorn_internals.py): the app's limit stays below.
+    max_query_bytes: int = Field(default=32_768, ge=1_000, le=60_000)
+
+
+class ConnectionSettings(_Section):
+    """Deadlines and a cap per process on client connections (web/connections.py)."""
+
+    # Request headers complete within this of the connection opening, or of the first
+    # byte of the next request on a keep-alive connection; else 408 and close.
+    header_timeout: float = Field(default=5.0, gt=0, le=300)
+    # A body may take `body_grace` seconds, then must keep up `body_min_rate` bytes/s on
+    # average since its headers; else 408 and close. (Above graphql_http's 5 s drain, so
+    # a stalled body over the size limit still gets its 413.)
+    body_grace: float = Field(default=10.0, gt=0, le=300)
+    body_min_rate: int = Field(default=10_000, ge=1, le=1_000_000_000)
+    # An idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive).
+    keep_alive_timeout: int = Field(default=5, ge=1, le=3_600)
+    # Open connections per process (lowered to fit the file descriptor limit); a
+    # connection beyond it gets 503 TOO_MANY_CONNECTIONS and is closed.
+    max_connections: int = Field(default=1_000, ge=1, le=1_000_000)
 
 
 class BreakerSettings(_Section):
@@ -556,6 +577,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     local: LocalSettings = LocalSettings()
     limits: LimitsSettings = LimitsSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     events: EventsSettings = EventsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()

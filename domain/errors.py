@@ -36,6 +36,10 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     URI_TOO_LONG = "URI_TOO_LONG"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    # The connection's refusals (web/connections.py), before a request reaches the app.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    REQUEST_HEADER_FIELDS_TOO_LARGE = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
 # Codes that say the client asked for something wrong (anything else is the service's).
@@ -56,6 +60,8 @@ CLIENT_CODES = frozenset(
         ErrorCode.PAYLOAD_TOO_LARGE,
         ErrorCode.URI_TOO_LONG,
         ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode.REQUEST_TIMEOUT,
+        ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
     }
 )
 

@@ -10,7 +10,7 @@ below, which the backends' own classes satisfy as they are: nothing here imports
 """
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -214,3 +214,26 @@ class EventsCollector(Collector):
             "Event batches waiting for delivery (the one being sent included).",
             value=sender.depth,
         )
+
+
+class RefusalsCollector(Collector):
+    """Connections refused at the HTTP edge (web/connections.py), by code, at scrape time."""
+
+    def __init__(self, totals: Callable[[], Mapping[str, int]], codes: Iterable[str]) -> None:
+        self._totals = totals
+        self._codes = tuple(codes)
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        refused = CounterMetricFamily(
+            "personalize_subgraph_connections_refused",
+            "Connections refused before a request reached the app, by the code of the "
+            "coded JSON answer (REQUEST_TIMEOUT, TOO_MANY_CONNECTIONS...).",
+            labels=["code"],
+        )
+        totals = self._totals()
+        for code in self._codes:
+            refused.add_metric([code], totals.get(code, 0))
+        yield refused

@@ -2,7 +2,9 @@
 
 - POST with `application/json` (anything else: 415); GET for queries only (a mutation
   over GET: 405); bodies over the configured size: 413, read to their end first within
-  the drain bounds below, so that a client sending the body whole receives it.
+  the drain bounds below, so that a client sending the body whole receives it. A GET's
+  query string over its own limit: 414 (web/uvicorn_internals.py answers the same for a
+  URL too long for uvicorn's parser, which the app never sees).
 - The response is `application/graphql-response+json` when the client accepts it: then a
   request that fails before execution (parse, validation, limits) gets 400. Otherwise it
   is `application/json` and any well-formed GraphQL request gets 200.
@@ -136,6 +138,7 @@ class GraphQLEndpoint:
         *,
         server: ServerSettings,
         max_body_bytes: int,
+        max_query_bytes: int,
         compiled: CompiledPath | None = None,
         observer: OperationObserver | None = None,
     ) -> None:
@@ -146,6 +149,7 @@ class GraphQLEndpoint:
         self._observer = observer
         self._context = context
         self._max_body = max_body_bytes
+        self._max_query = max_query_bytes
         self._ide = GraphiQL() if server.graphiql else None
         self._secret_header = server.shared_secret_header
         self._secret = (
@@ -241,9 +245,11 @@ class GraphQLEndpoint:
 
     async def _params(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
-            if len(request.scope.get("query_string", b"")) > self._max_body:
+            if len(request.scope.get("query_string", b"")) > self._max_query:
                 raise RequestError(
-                    414, ErrorCode.URI_TOO_LONG, "the query string is too long; use POST"
+                    414,
+                    ErrorCode.URI_TOO_LONG,
+                    f"the query string is longer than {self._max_query} bytes; use POST",
                 )
             return _from_query_string(request.query_params)
         content_type = request.headers.get("content-type", "")

@@ -42,8 +42,8 @@ def test_sigterm_drains_requests_in_flight(logs: Path, fresh_emulator: Emulator)
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         client.join(timeout=30)
-        # uvicorn re-raises the signal once drained, so the exit status is SIGTERM's.
-        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+        # uvicorn re-raises the signal once drained; server.py turns that into exit 0.
+        assert proc.wait(timeout=15) == 0
     response = outcome["response"]
     assert response.status_code == 200
     body = response.json()
