@@ -85,19 +85,22 @@ async def _open_events(
         yield None
         return
     from backends.events import EventSender
+    from backends.outbox import open_outbox
 
-    if settings.backend == "local":
-        # The embedded engine takes PutEvents itself (LocalBackend.put_events).
-        async with EventSender.open(cast("EventSink", backend), settings.events) as sender:
+    async with open_outbox(settings.events, settings.cache) as outbox:
+        if settings.backend == "local":
+            # The embedded engine takes PutEvents itself (LocalBackend.put_events).
+            sink = cast("EventSink", backend)
+            async with EventSender.open(sink, settings.events, outbox) as sender:
+                yield sender
+            return
+        from backends.personalize_events import PersonalizeEvents
+
+        async with (
+            PersonalizeEvents.open(settings.personalize, settings.events) as events,
+            EventSender.open(events, settings.events, outbox) as sender,
+        ):
             yield sender
-        return
-    from backends.personalize_events import PersonalizeEvents
-
-    async with (
-        PersonalizeEvents.open(settings.personalize, settings.events) as sink,
-        EventSender.open(sink, settings.events) as sender,
-    ):
-        yield sender
 
 
 def _checked_settings(settings: Settings | None) -> Settings:
