@@ -8,10 +8,11 @@ unless signing secrets are given. Errors carry the code in
 finds them; unexpected exceptions become 500 InternalFailure without a traceback.
 
 Test controls live under ``/_emulator/``: call and fault counters, the latest request
-bodies, the events PutEvents took, reset, and fault injection. What can go wrong with a call is modelled in
-``faults``; this module draws each call's fate from the app's seeded RNG and puts it on
-the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent response. The delay
-is a response time counted from the call's arrival; reads are answered inside it.
+bodies, the events PutEvents took, reset, and fault injection. What can go wrong with a
+call is modelled in ``faults``; this module draws each call's fate from the app's seeded
+RNG and puts it on the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent
+response. The delay is a response time counted from the call's arrival; reads are
+answered inside it.
 """
 
 from __future__ import annotations

@@ -282,3 +282,33 @@ def test_a_batch_refused_for_good_is_a_dead_letter_the_command_prints(
         arrived = wait_for(fresh_emulator, 2, timeout=20)
         assert sorted(e["sessionId"] for e in arrived) == ["doomed", "fine"]
         assert dead_letters(journal).stdout == ""
+
+
+def test_processes_sharing_a_journal_never_send_each_others_batches_until_one_dies(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    env = server_env(fresh_emulator, journal, lease="1")
+    first, second = plan(20, 2, 5), plan(10, 2, 5)
+    second = {f"other-{s}": b for s, b in second.items()}
+    fresh_emulator.faults(**FAILING)
+    with (
+        subgraph(tmp_path / "a.log", env) as (a, a_proc),
+        subgraph(tmp_path / "b.log", env) as (b, _),
+    ):
+        record_all(a, first)
+        record_all(b, second)
+        # Several leases long, both alive: each keeps to its own batches.
+        time.sleep(3)
+        assert metric(a, "personalize_subgraph_event_queue_depth") == 40
+        assert metric(b, "personalize_subgraph_event_queue_depth") == 20
+        assert "taken over" not in (tmp_path / "b.log").read_text()
+        assert stop(a_proc, signal.SIGKILL) == -signal.SIGKILL
+        fresh_emulator.faults()
+        # The survivor sends its own batches and, once it sees the owner gone, the dead one's.
+        events = wait_for(fresh_emulator, 300, timeout=60)
+        assert_all_arrived_once(events, {**first, **second})
+        # Nothing was sent twice: no batch had two owners.
+        assert len(events) == 300
+        assert "owner gone" in (tmp_path / "b.log").read_text()
+    assert journal_rows(journal) == 0
