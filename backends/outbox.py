@@ -46,6 +46,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from domain.errors import ConfigurationError
 from settings import CacheSettings, EventsSettings
 
 T = TypeVar("T")
@@ -429,7 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.config:
         os.environ["SUBGRAPH_CONFIG"] = args.config
-    return asyncio.run(_dead_letters(args.requeue, args.limit))
+    try:
+        return asyncio.run(_dead_letters(args.requeue, args.limit))
+    except (ConfigurationError, OutboxError) as exc:
+        print(f"dead-letters: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
