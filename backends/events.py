@@ -121,8 +121,13 @@ class EventSender:
         on_change: Callable[["EventSender"], None] | None = None,
     ) -> AsyncIterator["EventSender"]:
         sender = cls(sink, settings, outbox, on_change)
-        sender._hold(await outbox.take(), "left by a previous process")
-        sender.dead_letters = await outbox.dead_count()
+        try:
+            sender._hold(await outbox.take(), "left by a previous process")
+            sender.dead_letters = await outbox.dead_count()
+        except Exception:
+            # A Redis that is down at start-up: recommendations are served, recordEvents
+            # refuses (EVENTS_QUEUE_FULL) until the outbox answers; upkeep keeps trying.
+            log.exception("event outbox unavailable at start-up; trying again")
         sender._tasks = [
             asyncio.create_task(sender._send(), name=f"event-sender-{n}")
             for n in range(settings.max_in_flight)

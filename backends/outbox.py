@@ -182,7 +182,13 @@ class JournalOutbox:
     @asynccontextmanager
     async def open(cls, directory: Path, lease: float) -> AsyncIterator["JournalOutbox"]:
         outbox = cls(directory / JOURNAL_FILE, lease)
-        await outbox._run(outbox._open)
+        try:
+            await outbox._run(outbox._open)
+        except OutboxError as exc:
+            outbox._thread.shutdown()
+            raise ConfigurationError(
+                f"events.journal_dir: cannot open the event journal: {exc}"
+            ) from None
         try:
             yield outbox
         finally:

@@ -10,6 +10,7 @@ strictest); a Redis Cluster is not supported (the scripts touch keys they comput
 Contract and ownership: `backends.outbox`.
 """
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ from redis.exceptions import RedisError
 from backends.outbox import DeadLetter, OutboxError, Stored, owner_token
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # Generous: these are writes the client waits for, not cache lookups.
 _TIMEOUT = 5.0
@@ -95,7 +98,10 @@ class RedisOutbox:
         client = Redis.from_url(url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT)
         outbox = cls(client, prefix, lease)
         try:
-            await outbox.renew()
+            try:
+                await outbox.renew()
+            except OutboxError:
+                log.exception("event outbox in Redis unavailable at start-up")
             yield outbox
         finally:
             await client.aclose()

@@ -234,11 +234,14 @@ def test_throttling_holds_up_one_session_not_all(fresh_emulator: Emulator, tmp_p
     assert in_order >= 5 * concurrent, (in_order, concurrent)
 
 
-def dead_letters(journal: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dead_letters(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    outbox = {
+        k: v for k, v in env.items() if k.startswith(("SUBGRAPH_EVENTS__", "SUBGRAPH_CACHE__"))
+    }
     return subprocess.run(
         python("-m", "backends.outbox", "dead-letters", *args),
         cwd=REPO_ROOT,
-        env={**os.environ, **AWS_TEST_ENV, "SUBGRAPH_EVENTS__JOURNAL_DIR": str(journal)},
+        env={**os.environ, **AWS_TEST_ENV, **outbox},
         capture_output=True,
         text=True,
         timeout=60,
@@ -246,14 +249,18 @@ def dead_letters(journal: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("outbox", ["journal", "redis"])
 def test_a_batch_refused_for_good_is_a_dead_letter_the_command_prints(
-    fresh_emulator: Emulator, tmp_path: Path
+    outbox: str, fresh_emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    journal = tmp_path / "journal"
     fresh_emulator.faults(
         rules=[{"match": {"sessionId": "doomed"}, "error": "AccessDeniedException", "status": 403}]
     )
-    env = {**server_env(fresh_emulator, journal, wait_ms="2000", lease="1")}
+    env = server_env(fresh_emulator, tmp_path / "journal", wait_ms="2000", lease="1", outbox=outbox)
+    if outbox == "redis":
+        redis: RedisServer = request.getfixturevalue("redis")
+        env["SUBGRAPH_CACHE__REDIS_URL"] = redis.url
+        env["SUBGRAPH_CACHE__KEY_PREFIX"] = f"{tmp_path.name}:"
     with subgraph(tmp_path / "server.log", env) as (server, _):
         events = [{"eventType": "Purchase", "itemId": "item-0042"}]
         body = server.query(RECORD, {"session": "doomed", "events": events})
@@ -264,7 +271,7 @@ def test_a_batch_refused_for_good_is_a_dead_letter_the_command_prints(
         assert metric(server, "personalize_subgraph_event_dead_letters") == 1
         assert metric(server, 'personalize_subgraph_events_total{fate="rejected"}') == 1
 
-        shown = dead_letters(journal)
+        shown = dead_letters(env)
         letters = [json.loads(line) for line in shown.stdout.splitlines()]
         assert len(letters) == 1
         letter = letters[0]
@@ -273,15 +280,15 @@ def test_a_batch_refused_for_good_is_a_dead_letter_the_command_prints(
         assert letter["code"] == "UPSTREAM_UNAVAILABLE"
         assert "AccessDeniedException" in letter["reason"]
         assert letter["params"]["eventList"][0]["itemId"] == "item-0042"
-        assert "1 dead letter(s) in the journal outbox" in shown.stderr
+        assert f"1 dead letter(s) in the {outbox} outbox" in shown.stderr
 
         # Requeued once the refusal is fixed, the running server sends it.
         fresh_emulator.faults()
-        requeued = dead_letters(journal, "--requeue")
+        requeued = dead_letters(env, "--requeue")
         assert "1 requeued" in requeued.stderr
         arrived = wait_for(fresh_emulator, 2, timeout=20)
         assert sorted(e["sessionId"] for e in arrived) == ["doomed", "fine"]
-        assert dead_letters(journal).stdout == ""
+        assert dead_letters(env).stdout == ""
 
 
 def test_processes_sharing_a_journal_never_send_each_others_batches_until_one_dies(
