@@ -319,3 +319,23 @@ def test_processes_sharing_a_journal_never_send_each_others_batches_until_one_di
         assert len(events) == 300
         assert "owner gone" in (tmp_path / "b.log").read_text()
     assert journal_rows(journal) == 0
+
+
+def test_an_outbox_that_cannot_store_refuses_with_a_code_and_recommendations_go_on(
+    fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    # Nothing listens on this port: the Redis outbox is down from the start.
+    env = server_env(fresh_emulator, tmp_path / "journal", outbox="redis")
+    env["SUBGRAPH_CACHE__REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    with subgraph(tmp_path / "server.log", env) as (server, _):
+        events = [{"eventType": "View", "itemId": "item-0042"}]
+        body = server.query(RECORD, {"session": "s", "events": events})
+        assert codes(body) == ["EVENTS_QUEUE_FULL"]
+        assert "could not be stored" in body["errors"][0]["message"]
+        assert metric(server, 'personalize_subgraph_events_total{fate="refused"}') == 1
+        assert received(fresh_emulator) == []
+        picks = server.query(
+            '{ _entities(representations: [{__typename: "User", id: "user-0001"}]) '
+            "{ ... on User { recommendations(numResults: 3) { items { itemId } } } } }"
+        )
+        assert "errors" not in picks, picks
