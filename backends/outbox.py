@@ -19,7 +19,8 @@ Two stores, one contract:
 Ownership: each process is an owner with a lease it renews every `events.lease / 3`
 seconds; a batch belongs to the process that stored it. A batch whose owner let its
 lease run out, stopped cleanly (it gives its batches up), or (journal only) is no longer
-a running process on this machine, is taken by the next process that looks, in one
+a running process on this host (same hostname; containers sharing a journal volume
+have their own, so only leases count between them), is taken by the next process that looks, in one
 transaction, so two processes never both own a batch; a process that stalls past its
 lease and then sends what it held may duplicate a batch once (at least once, not twice
 forever). The order of a session's batches is kept within a process.
@@ -33,6 +34,7 @@ import argparse
 import asyncio
 import functools
 import os
+import socket
 import sqlite3
 import sys
 import time
@@ -133,12 +135,16 @@ class Outbox(Protocol):
 
 
 def owner_token() -> str:
-    """This process as an owner: its pid (checked for life on the journal's machine) and a
-    nonce, so a reused pid is not taken for the owner it replaced."""
-    return f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """This process as an owner: host, pid and a nonce (a reused pid is another owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _alive(pid: int) -> bool:
+def _alive(token: str, pid: int) -> bool:
+    """Whether the owner may still run. Only a process on this host (same hostname: the
+    same container, or the same machine) can be seen to be gone; any other is taken at
+    its word until its lease runs out, as another PID namespace's pids mean nothing here."""
+    if token.split(":", 1)[0] != socket.gethostname():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -170,7 +176,7 @@ class JournalOutbox:
         self.path = path
         self._lease = lease
         self._token = token or owner_token()
-        self._pid = int(self._token.split(":")[0])
+        self._pid = os.getpid()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="event-outbox")
         self._db: sqlite3.Connection | None = None
         # Writes waiting for the next commit, and the task committing them: what arrives
@@ -289,7 +295,7 @@ class JournalOutbox:
                 gone = [
                     token
                     for token, pid, until in owners
-                    if token != self._token and (until < now or not _alive(pid))
+                    if token != self._token and (until < now or not _alive(token, pid))
                 ]
                 tx.executemany("DELETE FROM owners WHERE token = ?", [(t,) for t in gone])
                 rows = tx.execute(

@@ -4,9 +4,9 @@ Keys, under the cache's `key_prefix`: `events:batches` (a stream: session, param
 added), `events:owner-of` (a hash: batch id -> owner token), `events:owner:<token>`
 (the owner's lease: a key that expires unless renewed) and `events:dead` (a stream of
 dead letters). Storing a batch and taking over batches are Lua scripts, so each is one
-atomic step: two processes never both own a batch. Batches are as durable as the Redis
-is configured to be (AOF with `appendfsync always` or replicas with WAIT for the
-strictest); a Redis Cluster is not supported (the scripts touch keys they compute).
+atomic step (storing renews the lease too): two processes never both own a batch.
+Batches are as durable as the Redis is configured to be (AOF with `appendfsync always`
+or replicas with WAIT for the strictest); a Redis Cluster is not supported (the scripts touch keys they compute).
 Contract and ownership: `backends.outbox`.
 """
 
@@ -32,6 +32,7 @@ _TIMEOUT = 5.0
 _ADD = """
 local id = redis.call('XADD', KEYS[1], '*', 'session', ARGV[1], 'params', ARGV[2], 'added', ARGV[3])
 redis.call('HSET', KEYS[2], id, ARGV[4])
+redis.call('SET', ARGV[5], '1', 'PX', ARGV[6])
 return id
 """
 
@@ -124,6 +125,8 @@ class RedisOutbox:
                 orjson.dumps(params),
                 repr(added),
                 self._token,
+                self._owners + self._token,
+                self._lease_ms,
             )
         )
         entry_id = _text(raw)
