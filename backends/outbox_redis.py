@@ -6,8 +6,8 @@ added), `events:owner-of` (a hash: batch id -> owner token), `events:owner:<toke
 dead letters). Storing a batch and taking over batches are Lua scripts, so each is one
 atomic step (storing renews the lease too): two processes never both own a batch.
 Batches are as durable as the Redis is configured to be (AOF with `appendfsync always`
-or replicas with WAIT for the strictest); a Redis Cluster is not supported (the scripts touch keys they compute).
-Contract and ownership: `backends.outbox`.
+or replicas with WAIT for the strictest); a Redis Cluster is not supported (the
+scripts touch keys they compute). Contract and ownership: `backends.outbox`.
 """
 
 import logging
