@@ -91,6 +91,7 @@ class EventSender:
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._held = 0  # batches in `_sessions` (those being sent included)
         self._sending = 0
+        self._busy: set[str] = set()  # sessions whose first batch is being sent
         self._storing = 0  # batches on their way into the outbox
         self._empty = asyncio.Event()
         self._empty.set()
@@ -104,8 +105,8 @@ class EventSender:
     @property
     def oldest_age(self) -> float:
         """Seconds the oldest batch this process holds has waited (0 when none)."""
-        heads = [queue[0].stored.added for queue in self._sessions.values() if queue]
-        return max(0.0, time.time() - min(heads)) if heads else 0.0
+        oldest = min((b.stored.added for q in self._sessions.values() for b in q), default=None)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -216,7 +217,8 @@ class EventSender:
         # Taken-over batches are older than what this process stored since: in order,
         # behind the batch being sent, if any.
         if queue and batch.stored.order < queue[-1].stored.order:
-            at = bisect.bisect_right(queue, batch.stored.order, lo=1, key=lambda b: b.stored.order)
+            lo = 1 if session in self._busy else 0
+            at = bisect.bisect_right(queue, batch.stored.order, lo=lo, key=lambda b: b.stored.order)
             queue.insert(at, batch)
         else:
             queue.append(batch)
@@ -229,10 +231,12 @@ class EventSender:
             queue = self._sessions[session]
             batch = queue[0]
             self._sending += 1
+            self._busy.add(session)
             try:
                 await self._deliver(batch)
             finally:
                 self._sending -= 1
+                self._busy.discard(session)
             queue.popleft()
             self._held -= 1
             if queue:
