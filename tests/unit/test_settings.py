@@ -53,6 +53,8 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[personalize]\nregion = ", "not valid TOML"),
         ("[personalize]\nunknown = 1", "unknown"),
         ('[federation]\nversion = "3.0"', "a version Strawberry supports: 2.0, "),
+        ('[events]\noutbox = "disk"', "events.outbox"),
+        ("[events]\nmax_in_flight = 0", "events.max_in_flight"),
     ],
 )
 def test_mistakes_are_one_clear_line(
