@@ -61,6 +61,10 @@ COPY backends/ backends/
 COPY observability/ observability/
 COPY local_personalize/ local_personalize/
 
+# The event journal (events.journal_dir, var/events): the one place the runtime user
+# writes. Mount a volume here to keep undelivered events across containers, or set
+# events.outbox = "redis".
+RUN mkdir -p /app/var/events && chown -R subgraph /app/var
 USER subgraph
 EXPOSE 4001
 # SUBGRAPH_CONFIG names your TOML file; the demo config (embedded engine) is the default.

@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # has the default). `make serve WORKERS=4` still reaches server.py: make exports the
 # variables given on its command line.
 
-.PHONY: serve test soak bench bench-libraries lint format emulator schema check-supergraph clean
+.PHONY: serve test soak bench bench-libraries lint format emulator dead-letters schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -34,6 +34,9 @@ serve: .venv/.synced node_modules/.installed  ## the subgraph with GraphiQL on h
 
 emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1:8765
 	$(RUN) python -m local_personalize serve --host 127.0.0.1 --port 8765
+
+dead-letters: .venv/.synced  ## event batches Personalize refused for good (CONFIG=file.toml; ARGS=--requeue)
+	$(RUN) python -m backends.outbox dead-letters $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
 test: .venv/.synced node_modules/.installed
 	$(RUN) pytest

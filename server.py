@@ -116,28 +116,32 @@ async def _open_events(
         yield None
         return
     from backends.events import EventSender
+    from backends.outbox import open_outbox
 
-    if settings.backend == "local" and settings.local.engine_url is not None:
-        from backends.engine_client import open_engine_events
+    async with open_outbox(settings.events, settings.cache) as outbox:
+        if settings.backend == "local" and settings.local.engine_url is not None:
+            # WORKERS > 1: events go into the supervisor's engine process.
+            from backends.engine_client import open_engine_events
+
+            async with (
+                open_engine_events(settings) as engine,
+                EventSender.open(engine, settings.events, outbox) as sender,
+            ):
+                yield sender
+            return
+        if settings.backend == "local":
+            # The embedded engine takes PutEvents itself (LocalBackend.put_events).
+            sink = cast("EventSink", backend)
+            async with EventSender.open(sink, settings.events, outbox) as sender:
+                yield sender
+            return
+        from backends.personalize_events import PersonalizeEvents
 
         async with (
-            open_engine_events(settings) as engine,
-            EventSender.open(engine, settings.events) as sender,
+            PersonalizeEvents.open(settings.personalize, settings.events) as events,
+            EventSender.open(events, settings.events, outbox) as sender,
         ):
             yield sender
-        return
-    if settings.backend == "local":
-        # The embedded engine takes PutEvents itself (LocalBackend.put_events).
-        async with EventSender.open(cast("EventSink", backend), settings.events) as sender:
-            yield sender
-        return
-    from backends.personalize_events import PersonalizeEvents
-
-    async with (
-        PersonalizeEvents.open(settings.personalize, settings.events) as sink,
-        EventSender.open(sink, settings.events) as sender,
-    ):
-        yield sender
 
 
 def _checked_settings(settings: Settings | None) -> Settings:

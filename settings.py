@@ -368,9 +368,19 @@ class EventsSettings(_Section):
     # Personalize's side; such batches are retried until they go through.
     retry_base: float = Field(default=0.2, gt=0, le=60)
     retry_cap: float = Field(default=5.0, gt=0, le=600)
-    # On shutdown, how long queued batches may take to go out before the rest are
-    # reported (logged with their count) as not delivered.
+    # On shutdown, how long queued batches may take to go out; the rest stay in the
+    # outbox for the next start (logged with their count).
     flush_timeout: float = Field(default=5.0, ge=0, le=300)
+    # Where accepted batches wait until Personalize has them (backends/outbox.py):
+    # "journal", SQLite in `journal_dir` (relative: to the working directory), or
+    # "redis", a stream in the cache's `redis_url` under its `key_prefix`.
+    outbox: Literal["journal", "redis"] = "journal"
+    journal_dir: Path = Path("var/events")
+    # Sessions sent to at once (a session's batches go one after another, in order).
+    max_in_flight: int = Field(default=16, ge=1, le=1024)
+    # Seconds a process owns its batches without renewing (every lease / 3); past it,
+    # or once it stops, another process sends them.
+    lease: float = Field(default=30.0, ge=1, le=3600)
 
 
 class LocalSettings(_Section):

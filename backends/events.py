@@ -1,25 +1,33 @@
-"""User events on their way to Personalize: a bounded queue and one sender per process.
+"""User events on their way to Personalize: the outbox, and senders per session.
 
-`recordEvents` puts one PutEvents batch (one user or session, 1..10 events) on the
-queue and may wait briefly for it. The sender sends batches in order; a throttled or
-failed call (5xx, timeouts, connection errors) is retried with backoff until it goes
-through, so throttling loses nothing. A full queue refuses new batches with a coded
-error rather than dropping any; a batch Personalize rejects for good (400, 403) is
-reported — logged with its size and counted — never dropped silently; so is whatever is
-still queued when the flush at shutdown runs out of time.
+`recordEvents` stores one PutEvents batch (one session, 1..10 events) in the outbox
+(`backends.outbox`: a local SQLite journal or a Redis stream) before it answers, then
+may wait briefly for its delivery. Up to `max_in_flight` sessions are sent to at once;
+a session's batches go one after another, in the order they were stored. A throttled or
+failed call (5xx, timeouts, connection errors) is retried with backoff, that batch
+alone, until it goes through; a batch Personalize refuses for good (400, 403) moves to
+the outbox's dead letters with its reason. A delivered batch is deleted from the
+outbox. What is left at shutdown once `flush_timeout` has passed stays in the outbox,
+and the next start (or another process sharing it) sends it: at least once, each event
+with its eventId so a copy is identifiable. A full queue refuses new batches with a
+coded error rather than dropping any.
 """
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
+import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from domain.errors import EventsQueueFull, SubgraphError
+from backends.outbox import Outbox, Stored
+from domain.errors import EventsNotStored, EventsQueueFull, SubgraphError
 from settings import EventsSettings
 
 log = logging.getLogger(__name__)
@@ -33,9 +41,9 @@ class EventSink(Protocol):
         ...
 
 
-@dataclass
+@dataclass(eq=False)
 class _Batch:
-    params: dict[str, Any]
+    stored: Stored
     # True once delivered; the SubgraphError when Personalize refused it for good.
     delivered: asyncio.Future[bool] = field(default_factory=asyncio.Future)
 
@@ -46,7 +54,7 @@ class _Batch:
 
     @property
     def size(self) -> int:
-        return len(self.params["eventList"])
+        return len(self.stored.params["eventList"])
 
 
 @dataclass
@@ -61,29 +69,44 @@ class EventCounts:
 
 
 class EventSender:
-    """The queue and its sender task; one per process, opened in the app's lifespan."""
+    """The outbox's senders; one per process, opened in the app's lifespan."""
 
     def __init__(
         self,
         sink: EventSink,
         settings: EventsSettings,
+        outbox: Outbox,
         on_change: Callable[["EventSender"], None] | None = None,
     ) -> None:
         self._sink = sink
         self._settings = settings
-        self._queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=settings.queue_size)
+        self._outbox = outbox
         self._rng = random.Random()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.counts = EventCounts()
         self._on_change = on_change
-        # The batch being delivered, if any: counted as queued, and reported if shutdown
-        # interrupts it.
-        self._current: _Batch | None = None
+        # Each session's batches in order; a session is in `_ready` while its first
+        # batch waits for a sender, and is being sent while it is not.
+        self._sessions: dict[str, deque[_Batch]] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._held = 0  # batches in `_sessions` (those being sent included)
+        self._sending = 0
+        self._busy: set[str] = set()  # sessions whose first batch is being sent
+        self._storing = 0  # batches on their way into the outbox
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self.dead_letters = 0
 
     @property
     def depth(self) -> int:
-        """Batches waiting to be sent (the one being sent included)."""
-        return self._queue.qsize() + (1 if self._current is not None else 0)
+        """Batches this process holds for delivery (those being sent included)."""
+        return self._held
+
+    @property
+    def oldest_age(self) -> float:
+        """Seconds the oldest batch this process holds has waited (0 when none)."""
+        oldest = min((b.stored.added for q in self._sessions.values() for b in q), default=None)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -95,37 +118,50 @@ class EventSender:
         cls,
         sink: EventSink,
         settings: EventsSettings,
+        outbox: Outbox,
         on_change: Callable[["EventSender"], None] | None = None,
     ) -> AsyncIterator["EventSender"]:
-        sender = cls(sink, settings, on_change)
-        sender._task = asyncio.create_task(sender._run(), name="event-sender")
+        sender = cls(sink, settings, outbox, on_change)
+        try:
+            sender._hold(await outbox.take(), "left by a previous process")
+            sender.dead_letters = await outbox.dead_count()
+        except Exception:
+            # A Redis that is down at start-up: recommendations are served, recordEvents
+            # refuses (EVENTS_QUEUE_FULL) until the outbox answers; upkeep keeps trying.
+            log.exception("event outbox unavailable at start-up; trying again")
+        sender._tasks = [
+            asyncio.create_task(sender._send(), name=f"event-sender-{n}")
+            for n in range(settings.max_in_flight)
+        ]
+        sender._tasks.append(asyncio.create_task(sender._keep(), name="event-outbox-lease"))
         try:
             yield sender
         finally:
             await sender._close()
 
     async def record(self, params: dict[str, Any]) -> bool:
-        """Queue one batch; True once delivered within `wait_ms`, False if still queued.
+        """Store one batch; True once delivered within `wait_ms`, False if still waiting.
 
         A refusal for good that arrives within the wait is raised (the client learns
-        its events were not taken); a later one is logged and counted.
+        its events were not taken); a later one is logged, counted and kept as a dead
+        letter.
         """
         # An id per event lets Personalize drop the copy when a retry follows a call
-        # that did arrive (a timeout or a dropped connection after the fact).
+        # that did arrive (a timeout, a dropped connection, a restart after the fact).
         for event in params["eventList"]:
             event.setdefault("eventId", uuid.uuid4().hex)
-        batch = _Batch(params)
-        try:
-            self._queue.put_nowait(batch)
-        except asyncio.QueueFull:
-            self.counts.refused += batch.size
+        size = len(params["eventList"])
+        waiting = self._held - self._sending + self._storing
+        if waiting >= self._settings.queue_size:
+            self.counts.refused += size
             self._changed()
             raise EventsQueueFull(
-                f"{self._queue.qsize()} event batches are waiting for Personalize; "
+                f"{waiting} event batches are waiting for Personalize; "
                 "these events were not taken, send them again later"
-            ) from None
-        self.counts.accepted += batch.size
-        self._changed()
+            )
+        # A task of its own, shielded: once stored, the batch is queued for delivery
+        # even if this request stops waiting.
+        batch = await asyncio.shield(asyncio.ensure_future(self._store(params, size)))
         if self._settings.wait_ms <= 0:
             return False
         try:
@@ -134,34 +170,91 @@ class EventSender:
         except TimeoutError:
             return False
 
-    async def _run(self) -> None:
+    async def _store(self, params: dict[str, Any], size: int) -> _Batch:
+        self._storing += 1
+        try:
+            stored = await self._outbox.add(params)
+        except Exception:
+            log.exception("event outbox could not store a batch")
+            self.counts.refused += size
+            self._changed()
+            raise EventsNotStored(
+                "the events could not be stored for delivery; "
+                "these events were not taken, send them again later"
+            ) from None
+        finally:
+            self._storing -= 1
+        batch = _Batch(stored)
+        self._enqueue(batch)
+        self.counts.accepted += size
+        self._changed()
+        return batch
+
+    def _hold(self, taken: list[Stored], whence: str) -> None:
+        if not taken:
+            return
+        for stored in taken:
+            self._enqueue(_Batch(stored))
+        log.warning(
+            "event batches taken over from the outbox, sending them",
+            extra={
+                "batches": len(taken),
+                "events": sum(len(s.params["eventList"]) for s in taken),
+                "whence": whence,
+            },
+        )
+        self._changed()
+
+    def _enqueue(self, batch: _Batch) -> None:
+        session = batch.stored.session
+        queue = self._sessions.get(session)
+        self._held += 1
+        self._empty.clear()
+        if queue is None:
+            self._sessions[session] = deque([batch])
+            self._ready.put_nowait(session)
+            return
+        # Taken-over batches are older than what this process stored since: in order,
+        # behind the batch being sent, if any.
+        if queue and batch.stored.order < queue[-1].stored.order:
+            lo = 1 if session in self._busy else 0
+            at = bisect.bisect_right(queue, batch.stored.order, lo=lo, key=lambda b: b.stored.order)
+            queue.insert(at, batch)
+        else:
+            queue.append(batch)
+
+    async def _send(self) -> None:
         # Nothing may end this loop but cancellation: a dead sender would accept events
         # it never delivers.
         while True:
-            batch = await self._queue.get()
-            self._current = batch
+            session = await self._ready.get()
+            queue = self._sessions[session]
+            batch = queue[0]
+            self._sending += 1
+            self._busy.add(session)
             try:
                 await self._deliver(batch)
             finally:
-                if batch.delivered.done():
-                    self._current = None
-                self._queue.task_done()
-                self._changed()
+                self._sending -= 1
+                self._busy.discard(session)
+            queue.popleft()
+            self._held -= 1
+            if queue:
+                self._ready.put_nowait(session)
+            else:
+                del self._sessions[session]
+                if not self._sessions:
+                    self._empty.set()
+            self._changed()
 
     async def _deliver(self, batch: _Batch) -> None:
         attempt = 0
         while True:
             try:
-                await self._sink.put_events(batch.params)
+                await self._sink.put_events(batch.stored.params)
             except Exception as exc:
                 if isinstance(exc, SubgraphError) and not exc.retryable:
-                    self.counts.rejected += batch.size
-                    log.error(
-                        "event batch rejected by Personalize, not delivered",
-                        extra={"code": exc.code, "events": batch.size, "reason": str(exc)},
-                    )
-                    if not batch.delivered.done():
-                        batch.delivered.set_exception(exc)
+                    await self._reject(batch, exc)
                     return
                 if not isinstance(exc, SubgraphError):
                     # A bug or an unmapped client error: keep the batch, say so, retry.
@@ -183,34 +276,63 @@ class EventSender:
                 await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
                 continue
             self.counts.delivered += batch.size
-            _settle(batch, True)
+            if not batch.delivered.done():
+                batch.delivered.set_result(True)
+            try:
+                await self._outbox.done(batch.stored)
+            except Exception:
+                # Delivered, but still in the outbox: the next start sends it again
+                # (at least once; the eventIds identify the copy).
+                log.exception("event outbox could not forget a delivered batch")
             return
 
+    async def _reject(self, batch: _Batch, exc: SubgraphError) -> None:
+        self.counts.rejected += batch.size
+        log.error(
+            "event batch rejected by Personalize, kept as a dead letter",
+            extra={"code": exc.code, "events": batch.size, "reason": str(exc)},
+        )
+        try:
+            await self._outbox.dead(batch.stored, str(exc.code), str(exc))
+            self.dead_letters += 1
+        except Exception:
+            log.exception("event outbox could not keep a dead letter; it stays queued")
+        if not batch.delivered.done():
+            batch.delivered.set_exception(exc)
+
+    async def _keep(self) -> None:
+        """Renew this process's lease; take over batches whose owner is gone."""
+        while True:
+            await asyncio.sleep(self._settings.lease / 3)
+            try:
+                await self._outbox.renew()
+                self._hold(await self._outbox.take(), "owner gone")
+                self.dead_letters = await self._outbox.dead_count()
+            except Exception:
+                log.exception("event outbox upkeep failed; trying again")
+
     async def _close(self) -> None:
-        """Flush what is queued within `flush_timeout`, then report what is left."""
+        """Flush what is held within `flush_timeout`; the rest stays in the outbox."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.flush_timeout):
-                await self._queue.join()
-        if self._task is not None:
-            self._task.cancel()
+                await self._empty.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        interrupted = [self._current] if self._current is not None else []
-        left = sum(b.size for b in interrupted + _drain(self._queue))
-        if left:
-            log.error(
-                "events not delivered at shutdown",
-                extra={"events": left, "flush_timeout": self._settings.flush_timeout},
+                await task
+        kept = [b for queue in self._sessions.values() for b in queue]
+        try:
+            await self._outbox.release()
+        except Exception:
+            log.exception("event outbox could not give its batches up; another start will")
+        if kept:
+            log.warning(
+                "events kept in the outbox for the next start",
+                extra={
+                    "events": sum(b.size for b in kept),
+                    "batches": len(kept),
+                    "outbox": self._outbox.kind,
+                    "flush_timeout": self._settings.flush_timeout,
+                },
             )
-
-
-def _settle(batch: _Batch, delivered: bool) -> None:
-    if not batch.delivered.done():
-        batch.delivered.set_result(delivered)
-
-
-def _drain(queue: "asyncio.Queue[_Batch]") -> list[_Batch]:
-    batches = []
-    while not queue.empty():
-        batches.append(queue.get_nowait())
-    return batches

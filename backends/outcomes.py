@@ -10,6 +10,7 @@ import asyncio
 from domain.errors import (
     CircuitOpen,
     DeadlineSpent,
+    EventsNotStored,
     EventsQueueFull,
     InvalidArgument,
     NotConfigured,
@@ -41,6 +42,7 @@ OUTCOMES: dict[type[SubgraphError], str] = {
     UpstreamRefused: "upstream_refused",
     CircuitOpen: "circuit_open",
     EventsQueueFull: "events_queue_full",
+    EventsNotStored: "events_not_stored",
 }
 
 

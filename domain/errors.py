@@ -156,5 +156,9 @@ class EventsQueueFull(SubgraphError):
     code = ErrorCode.EVENTS_QUEUE_FULL
 
 
+class EventsNotStored(EventsQueueFull):
+    """The event outbox (disk or Redis) could not store these events; not taken (retry later)."""
+
+
 class ConfigurationError(Exception):
     """The configuration cannot be used; raised at start-up with a one-line reason."""

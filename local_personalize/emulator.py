@@ -8,10 +8,11 @@ unless signing secrets are given. Errors carry the code in
 finds them; unexpected exceptions become 500 InternalFailure without a traceback.
 
 Test controls live under ``/_emulator/``: call and fault counters, the latest request
-bodies, reset, and fault injection. What can go wrong with a call is modelled in
-``faults``; this module draws each call's fate from the app's seeded RNG and puts it on
-the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent response. The delay
-is a response time counted from the call's arrival; reads are answered inside it.
+bodies, the events PutEvents took, reset, and fault injection. What can go wrong with a
+call is modelled in ``faults``; this module draws each call's fate from the app's seeded
+RNG and puts it on the wire: the delay, then a throttle, a 5xx, a hang, or a half-sent
+response. The delay is a response time counted from the call's arrival; reads are
+answered inside it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class DroppedResponse(Response):
 
 
 RECENT_REQUESTS = 500
+RECEIVED_EVENTS = 100_000
 
 
 class EngineTurns:
@@ -136,6 +138,9 @@ class EmulatorState:
     in_flight: int = 0
     # The latest request bodies, so tests can see what a client actually sent.
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    # Every event PutEvents took (the latest RECEIVED_EVENTS), with its session and id,
+    # so tests can count what arrived and how often.
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECEIVED_EVENTS))
 
     def configure(self, config: FaultConfig) -> None:
         """Replace the fault config and restart its random sequence from the seed."""
@@ -148,6 +153,7 @@ class EmulatorState:
         self.faults = dict.fromkeys(FAULT_COUNTERS, 0)
         self.delay_sum_ms = self.delay_max_ms = 0.0
         self.recent.clear()
+        self.received.clear()
         self.configure(self.initial)
 
     def decide(self, body: Mapping[str, Any]) -> tuple[FaultProfile, float, bool, FaultKind | None]:
@@ -341,6 +347,14 @@ def create_app(
     def put_events(body: Mapping[str, Any]) -> dict[str, Any]:
         # PutEvents has no output shape: the service answers 200 with an empty object.
         engine.put_events(body)
+        for event in body.get("eventList") or []:
+            state.received.append(
+                {
+                    "sessionId": body.get("sessionId"),
+                    "eventId": event.get("eventId"),
+                    "itemId": event.get("itemId"),
+                }
+            )
         return {}
 
     async def stats(request: Request) -> Response:
@@ -348,6 +362,9 @@ def create_app(
 
     async def requests(request: Request) -> Response:
         return _json(200, {"requests": list(state.recent)})
+
+    async def received(request: Request) -> Response:
+        return _json(200, {"events": list(state.received)})
 
     async def reset(request: Request) -> Response:
         state.reset()
@@ -395,6 +412,7 @@ def create_app(
         Route("/events", operation("PutEvents", put_events, reads=False), methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/requests", requests, methods=["GET"]),
+        Route("/_emulator/events", received, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", faults_endpoint, methods=["GET", "POST"]),
         Route("/_emulator/health", health, methods=["GET"]),

@@ -78,6 +78,10 @@ class EventQueue(Protocol):
     def counts(self) -> EventTally: ...
     @property
     def depth(self) -> int: ...
+    @property
+    def oldest_age(self) -> float: ...
+    @property
+    def dead_letters(self) -> int: ...
 
 
 def is_operation_name(name: str | None) -> bool:
@@ -196,8 +200,8 @@ class EventsCollector(Collector):
         counts = sender.counts
         events = CounterMetricFamily(
             "personalize_subgraph_events",
-            "Events of recordEvents by fate: accepted (queued), delivered, rejected "
-            "(Personalize refused them for good; logged), refused (queue full; the client "
+            "Events of recordEvents by fate: accepted (stored), delivered, rejected "
+            "(Personalize refused them for good; dead letters), refused (the client "
             "was told EVENTS_QUEUE_FULL).",
             labels=["fate"],
         )
@@ -213,6 +217,17 @@ class EventsCollector(Collector):
             "personalize_subgraph_event_queue_depth",
             "Event batches waiting for delivery (the one being sent included).",
             value=sender.depth,
+        )
+        yield GaugeMetricFamily(
+            "personalize_subgraph_event_oldest_age_seconds",
+            "How long the oldest event batch this process holds has waited (0: none).",
+            value=sender.oldest_age,
+        )
+        yield GaugeMetricFamily(
+            "personalize_subgraph_event_dead_letters",
+            "Event batches Personalize refused for good, kept in the outbox's dead letters "
+            "(`python -m backends.outbox dead-letters`).",
+            value=sender.dead_letters,
         )
 
 

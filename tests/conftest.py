@@ -52,7 +52,13 @@ def start_subgraph(log_dir: Path, name: str, env: dict[str, str]) -> Iterator[Su
         python("server.py"),
         f"{url}/healthz",
         log_dir / f"{name}.log",
-        env={"SUBGRAPH_SERVER__PORT": str(port), "LOG_LEVEL": "WARNING", **env},
+        env={
+            "SUBGRAPH_SERVER__PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            # Each server its own event journal: none sends another's batches.
+            "SUBGRAPH_EVENTS__JOURNAL_DIR": str(log_dir / f"{name}-events"),
+            **env,
+        },
     ):
         yield Subgraph(url)
 

@@ -57,6 +57,8 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[personalize]\nunknown = 1", "unknown"),
         ('[federation]\nversion = "3.0"', "a version Strawberry supports: 2.0, "),
         ('[local]\nengine_url = "http://127.0.0.1:1/path"', "engine URL"),
+        ('[events]\noutbox = "disk"', "events.outbox"),
+        ("[events]\nmax_in_flight = 0", "events.max_in_flight"),
     ],
 )
 def test_mistakes_are_one_clear_line(
