@@ -179,6 +179,8 @@ class LimitsSettings(_Section):
     # The largest valid request (500 ranked ids of 256 characters and 150 context
     # entries of 1,150) is about 300 KB; 1 MB leaves room for an `_entities` batch.
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
+    # Sections of one recommendationPage field (each is at least one call).
+    max_page_sections: int = Field(default=10, ge=1, le=100)
 
 
 class BreakerSettings(_Section):
