@@ -43,9 +43,9 @@ from resolvers.arguments import (
 from resolvers.context import Context
 from resolvers.recommendations import (
     RecommendationsView,
-    _graph_context,
-    _request,
     answered,
+    field_request,
+    graph_context,
     recovered,
 )
 from settings import Input, ServedField, Settings
@@ -121,7 +121,7 @@ def _section(
     elif item_id is None:
         raise InvalidArgument(f"use case {name} needs itemId")
     shown = section.num_results if given(section.num_results) else DEFAULT_SHOWN
-    request = _request(
+    request = field_request(
         settings,
         case.field,
         use_case=chosen,
@@ -238,7 +238,7 @@ async def user_page(
         sections,
         user_id=user_id,
         item_id=None,
-        graph=_graph_context(settings, root),
+        graph=graph_context(settings, root),
     )
     return await answer_page(context, planned)
 
