@@ -182,6 +182,8 @@ class LimitsSettings(_Section):
     # A GET's query string. uvicorn's parser refuses a URL over 65,535 bytes (that one is
     # answered with the same 414 by web/uvicorn_internals.py): the app's limit stays below.
     max_query_bytes: int = Field(default=32_768, ge=1_000, le=60_000)
+    # Sections of one recommendationPage field (each is at least one call).
+    max_page_sections: int = Field(default=10, ge=1, le=100)
 
 
 class ConnectionSettings(_Section):

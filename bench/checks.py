@@ -8,6 +8,7 @@ them and exits 0 whatever they say.
 import math
 
 from bench.interleaved import LEAD_IN_PER_CLIENT
+from bench.page_workload import summary
 from bench.report import Report, fmt
 from bench.workloads import BATCH_WARM
 
@@ -209,4 +210,8 @@ def evaluate(report: Report) -> list[tuple[str, str]]:
         _home_qps(report),
         _zipf_calls(report),
     ]
-    return [check for check in found if check is not None]
+    checks = [check for check in found if check is not None]
+    if report.page is not None:
+        floor = report.floors.get("page")
+        checks += [("INFO", line) for line in summary(report.page, c8, floor)]
+    return checks

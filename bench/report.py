@@ -15,6 +15,7 @@ import orjson
 
 from bench.interleaved import Round
 from bench.measurement import Cell
+from bench.page_workload import PageComparison, cells_json
 from bench.warm_config import WARM_CACHE_TTL
 from bench.workloads import BATCH_WARM, WORKLOADS
 
@@ -54,6 +55,8 @@ class Report:
     # Each side's rounds pooled: what the check reads.
     home_check: Cell | None = None
     bare_check: Cell | None = None
+    # The page workload (bench.page_workload): the service's page, its 4 fields, bare.
+    page: PageComparison | None = None
 
     @property
     def check_concurrency(self) -> int:
@@ -234,6 +237,7 @@ class Report:
                 ),
                 "home_p99_check": self._home_p99_values(),
                 "home_p99_rounds": [r.summary() for r in self.home_rounds],
+                "page_cells": cells_json(self.page),
                 "mismatches": self.mismatches,
             },
             option=orjson.OPT_INDENT_2,

@@ -60,6 +60,8 @@ from bench.answers import same_data, sample
 from bench.checks import evaluate
 from bench.interleaved import ROUNDS, Round, interleaved_home
 from bench.measurement import drive, warm_up
+from bench.page_workload import PAGE, compare_page, repeats, round_line
+from bench.page_workload import ROUNDS as PAGE_ROUNDS
 from bench.processes import (
     Proc,
     Target,
@@ -150,6 +152,9 @@ def _sanity_and_floors(report: Report, opts: Options, ours: Target, theirs: Targ
     # machine's conditions; batch-warm's answer is the same whether cached or not
     # (ids aside), and its cached answer is compared with the naive one further down.
     for name in opts.workloads:
+        if name == PAGE.name:
+            _page_sanity(report, opts, ours)
+            continue
         workload = WORKLOADS[name]
         difference = None
         if workload is not BATCH_WARM:
@@ -229,6 +234,42 @@ def _home_check(
         )
 
 
+def _page_sanity(report: Report, opts: Options, ours: Target) -> None:
+    """The page's answer: no item twice; and its floor (only the service has the field)."""
+    data = sample(ours.url, PAGE)["data"]
+    twice = repeats(data)
+    if twice:
+        report.mismatches.append(f"page: items shown twice on one page: {twice}")
+    report.floors[PAGE.name] = floor_ms(PAGE, data, opts.floor_cpu_s)
+    print(
+        f"  {PAGE.name:8} service only, {'no item twice' if not twice else 'REPEATS'}; floor "
+        f"{report.floors[PAGE.name]:.3f} CPU ms/query ({len(orjson.dumps({'data': data})):,} "
+        "bytes)",
+        flush=True,
+    )
+
+
+def _page(
+    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
+) -> None:
+    """The page workload: the service's page, its 4 fields and the bare server, in turns."""
+    c8 = report.check_concurrency
+    report.page = uvloop.run(
+        compare_page(
+            ours,
+            bare,
+            c8,
+            procs,
+            lambda done: print(round_line(done, c8, PAGE_ROUNDS), flush=True),
+            seconds=opts.seconds,
+            max_queries=opts.max_queries,
+            delay_ms=opts.delay_ms,
+            emulator=backend.url,
+            emulator_pid=backend.pid,
+        )
+    )
+
+
 def _batch_warm(
     report: Report, opts: Options, logs: Path, theirs: Target, backend: _Backend
 ) -> None:
@@ -297,7 +338,9 @@ def run(opts: Options) -> Report:
     )
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     own_service = ("zipf", BATCH_WARM.name)
-    plain = [WORKLOADS[name] for name in opts.workloads if name not in own_service]
+    plain = [
+        WORKLOADS[name] for name in opts.workloads if name in WORKLOADS and name not in own_service
+    ]
     print(
         f"make bench: delay {opts.delay_ms:g} ms, {opts.seconds:g} s or {opts.max_queries:,} "
         f"queries per cell, concurrency {','.join(map(str, opts.concurrency))}, "
@@ -318,11 +361,13 @@ def run(opts: Options) -> Report:
         if opts.client_calls:
             report.client_call_ms = uvloop.run(client_cpu_per_call(emulator_url, opts.client_calls))
         _drive(report, opts, plain, [ours, theirs], backend, [emulator, service, naive])
+        bare_target = Target("bare", f"{bare_url}/graphql", bare.proc.pid)
         if "home" in opts.workloads:
-            bare_target = Target("bare", f"{bare_url}/graphql", bare.proc.pid)
             _home_check(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
-            bare.proc.terminate()
-            bare.proc.wait(timeout=15)
+        if PAGE.name in opts.workloads:
+            _page(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+        bare.proc.terminate()
+        bare.proc.wait(timeout=15)
         if any(name in opts.workloads for name in own_service):
             # Idle from here on: the cached ones take over.
             service.proc.terminate()
@@ -344,15 +389,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=None, help="time per cell (default 3)")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated")
     parser.add_argument("--max-queries", type=int, default=None, help="count per cell (5000)")
-    parser.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}"
-    )
+    names = [*WORKLOADS, PAGE.name]
+    parser.add_argument("--workloads", default=",".join(names), help=f"subset of {','.join(names)}")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s cells")
     parser.add_argument("--json", type=Path, default=None, help="also write every cell here")
     args = parser.parse_args(argv)
     concurrency = sorted({int(c) for c in args.concurrency.split(",") if c.strip()})
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    unknown = [w for w in workloads if w not in WORKLOADS]
+    unknown = [w for w in workloads if w not in names]
     if unknown or not concurrency or min(concurrency) < 1:
         parser.error(f"bad --workloads {unknown} or --concurrency {args.concurrency!r}")
     return Options(
@@ -360,7 +404,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         seconds=args.seconds if args.seconds is not None else (1.0 if args.quick else 3.0),
         concurrency=concurrency,
         max_queries=args.max_queries or (1000 if args.quick else 5000),
-        workloads=[w for w in WORKLOADS if w in workloads],
+        workloads=[w for w in names if w in workloads],
         floor_cpu_s=0.1 if args.quick else 0.5,
         client_calls=100 if args.quick else 400,
         json_out=args.json,

@@ -269,21 +269,18 @@ def create_app(
                 return error_response("InternalFailure", 500, "An internal error occurred")
             return _json(200, result)
 
-        async def faulted(request: Request, body: dict[str, Any], arrived: float) -> Response:
+        async def faulted(
+            request: Request, body: dict[str, Any], arrived: float, entry: dict[str, Any]
+        ) -> Response:
             profile, delay, spiked, fault = state.decide(body)
             rule = state.config.rule_for(body)
             kind = "rule" if rule is not None else fault
             if kind is not None:
                 state.faults[kind] += 1
-            state.recent.append(
-                {
-                    "operation": name,
-                    "body": body,
-                    "delay_ms": round(delay, 3),
-                    "spike": spiked,
-                    "fault": kind,
-                }
+            entry.update(
+                operation=name, body=body, delay_ms=round(delay, 3), spike=spiked, fault=kind
             )
+            state.recent.append(entry)
             # The delay is the call's response time, counted from its arrival, as a real
             # endpoint's latency includes its own work: a read is answered inside it (only
             # an engine slower than the delay adds to it). A write waits first, so that a
@@ -337,10 +334,14 @@ def create_app(
                     "SerializationException", 400, "Request body must be a JSON object"
                 )
             state.in_flight += 1
+            # When the call arrived and was answered, in seconds on the emulator's
+            # monotonic clock: tests see which calls overlapped.
+            entry: dict[str, Any] = {"arrived": round(arrived, 6)}
             try:
-                return await faulted(request, body, arrived)
+                return await faulted(request, body, arrived, entry)
             finally:
                 state.in_flight -= 1
+                entry["answered"] = round(time.monotonic(), 6)
 
         return endpoint
 

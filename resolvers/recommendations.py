@@ -204,3 +204,9 @@ def _common(args: dict[str, Any]) -> dict[str, Any]:
         "context": args.get("context"),
         "promotion": args.get("promotion"),
     }
+
+
+# For `resolvers.page`: a page's section builds its request as its use case's own field
+# does, with the context the gateway supplied for the user.
+field_request = _request
+graph_context = _graph_context

@@ -24,6 +24,7 @@ from schema.fields import Arg, ResolverFields
 from schema.inputs import Inputs, build_inputs
 from schema.limits import introspection_rules, limit_rules
 from schema.operation_info import OperationInfo
+from schema.page import PageFields
 from schema.strawberry_internals import graphql_schema
 from schema.subgraph_schema import SubgraphSchema
 from schema.types import ContextEntry
@@ -88,6 +89,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
     inputs = build_inputs(settings)
     fields = ResolverFields()
     user_id = Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases that need one.")
+    page = PageFields(settings, inputs, fields)
 
     # Fields owned by other subgraphs that become Personalize context (via @requires).
     graph_fields = settings.federation.user_context_fields
@@ -117,6 +119,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
                 description="The given items reordered for this user (unknown items last).",
                 requires=requires,
             ),
+            **page.user(recommendations, requires),
         }
 
     def item_fields(recommendations: type) -> dict[str, Any]:
@@ -131,7 +134,8 @@ def build_schema(settings: Settings) -> SubgraphSchema:
                 ],
                 returns=recommendations | None,
                 description="Items related to this one.",
-            )
+            ),
+            **page.item(recommendations),
         }
 
     entities: Entities = build_entities(settings.federation, user_fields, item_fields)
@@ -148,6 +152,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
         returns=entities.recommendations | None,
         description="Popular or trending items, optionally for a user.",
     )
+    query_cls.recommendation_page = page.query(entities.recommendations)  # type: ignore[attr-defined]
     query = strawberry.type(query_cls)
     mutation = _mutation() if settings.events.tracking_id is not None else None
 

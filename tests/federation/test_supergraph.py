@@ -267,3 +267,49 @@ def test_a_price_filter_and_the_catalog_agree_on_every_item(
         '{ user(id: "user-0001") { recommendations(numResults: 20) { items { item { price } } } } }'
     )
     assert max(e["item"]["price"] for e in body["data"]["user"]["recommendations"]["items"]) > 10
+
+
+def test_a_deduplicated_home_page_through_the_gateway(
+    supergraph: Supergraph, fresh_emulator: Emulator
+) -> None:
+    body = supergraph.query(
+        '{ user(id: "user-0004") { country recommendationPage(sections: ['
+        "{useCase: RECOMMENDED_FOR_YOU, numResults: 6}, {useCase: USER_PERSONALIZATION,"
+        " numResults: 6}, {useCase: BEST_SELLERS, numResults: 6}, {useCase: MOST_VIEWED,"
+        " numResults: 6}]) { recommendationId source items { itemId item { title price } } } } }",
+        plan=True,
+    )
+    assert "errors" not in body, body
+    user = body["data"]["user"]
+    page = user["recommendationPage"]
+    assert [len(section["items"]) for section in page] == [6, 6, 6, 6]
+    shown = [entry["itemId"] for section in page for entry in section["items"]]
+    assert len(shown) == len(set(shown)), shown
+    assert all(entry["item"]["title"] for section in page for entry in section["items"])
+    assert len({section["recommendationId"] for section in page}) == 4
+    assert {section["source"] for section in page} == {"PERSONALIZE"}
+    assert [f["serviceName"] for f in body["extensions"]["queryPlanFetches"]] == [
+        "catalog",
+        "recommendations",
+        "catalog",
+    ]
+    # One call per section, each with the user's country from the catalog (@requires).
+    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    assert len(sent) == 4
+    assert all(r["body"]["context"] == {"COUNTRY": user["country"]} for r in sent), sent
+
+
+def test_a_product_page_through_the_gateway(supergraph: Supergraph) -> None:
+    naming = supergraph.naming
+    body = supergraph.query(
+        f'{{ {naming.query_field}({naming.key}: "item-0042") {{ recommendationPage('
+        'userId: "user-0005", sections: [{useCase: SIMILAR_ITEMS, numResults: 4},'
+        " {useCase: CUSTOMERS_WHO_VIEWED, numResults: 4}, {useCase: BEST_SELLERS, numResults: 4}])"
+        f" {{ items {{ item {{ {naming.key} title }} }} }} }} }}"
+    )
+    assert "errors" not in body, body
+    page = body["data"][naming.query_field]["recommendationPage"]
+    shown = [entry["item"][naming.key] for section in page for entry in section["items"]]
+    assert len(shown) == 12
+    assert len(set(shown)) == 12
+    assert all(entry["item"]["title"] for section in page for entry in section["items"])

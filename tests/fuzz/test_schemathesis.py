@@ -1,11 +1,11 @@
 """Schemathesis' GraphQL fuzzing of the live /graphql endpoint (demo config, local engine).
 
 The schema is loaded from the running subgraph by introspection. Schemathesis generates
-queries for `popularItems` and for `_entities` (with inline fragments reaching
-`User.recommendations`, `User.rankedItems` and `Item.related`), in positive mode (valid
-documents) and negative mode (one schema violation each). hypothesis-graphql does not
-know `@oneOf`, so positive documents are repaired here (one field kept per `@oneOf`
-object) before they are sent.
+queries for `popularItems`, `recommendationPage` and `_entities` (with inline fragments
+reaching `User.recommendations`, `User.rankedItems`, `Item.related` and both entities'
+`recommendationPage`), in positive mode (valid documents) and negative mode (one schema
+violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
+repaired here (one field kept per `@oneOf` object) before they are sent.
 
 Schemathesis' own `not_a_server_error` check also fails on any GraphQL error, including a
 correct BAD_USER_INPUT for numResults: 1000, so the checks here are ours: no 5xx, no
@@ -70,7 +70,9 @@ def http() -> Iterator[httpx.Client]:
 def live_graphql_schema(local_subgraph: Subgraph) -> Any:
     loaded = schemathesis.graphql.from_url(f"{local_subgraph.url}/graphql")
     # `_entities` is hidden by default; it is how a gateway reaches the entity fields.
-    return loaded.include(name=["Query.popularItems", "Query._entities"])
+    return loaded.include(
+        name=["Query.popularItems", "Query.recommendationPage", "Query._entities"]
+    )
 
 
 class _OneOfRepair(graphql.Visitor):

@@ -342,3 +342,76 @@ def test_the_call_budget_is_spent_in_the_order_graphql_core_spends_it(pair: Pair
         f" b: _entities(representations: [{users('budget-last')}]) {{"
         " ... on User { recommendations(numResults: 1) { source } } } }",
     )
+
+
+# recommendationPage is not of the compiled path's shape (a list of sections, one call
+# each, deduplicated after they all settle): the shipped app declines it and its
+# graphql-core (with direct resolvers and item lists) must answer as the reference
+# does, for pages on each host, in operations mixing it with fields the compiled path
+# would take, with failing, fallen-back and refused sections.
+PAGE_SELECTION = (
+    "{ __typename recommendationId source items { itemId score promotionName reasons"
+    " item { __typename id } metadata { key value } } }"
+)
+# Per page of a user: the user and the sections.
+PAGES = {
+    "user home page": (
+        "user-0021",
+        "{useCase: RECOMMENDED_FOR_YOU, numResults: 6}, {useCase: USER_PERSONALIZATION,"
+        " numResults: 6}, {useCase: BEST_SELLERS, numResults: 6, filter: {maxPrice: {maxPrice:"
+        ' 80}}}, {useCase: PERSONALIZED_RANKING, itemIds: ["item-0001", "item-0002"]}',
+    ),
+    "failing and fallen-back sections": (
+        NOT_FOUND_USER,
+        "{useCase: RECOMMENDED_FOR_YOU, numResults: 4},"
+        f' {{useCase: SIMILAR_ITEMS, itemId: "{FAILING_ITEM}"}}, {{useCase: CUSTOMERS_WHO_VIEWED,'
+        f' itemId: "{FAILING_ITEM}", numResults: 5}}, {{useCase: MOST_VIEWED, numResults: 3}},'
+        " {useCase: POPULARITY}",
+    ),
+    "rejected upstream and refused sections": (
+        REJECTED_USER,
+        "{useCase: BEST_SELLERS, numResults: 3}, {useCase: USER_PERSONALIZATION, numResults: 60},"
+        ' {useCase: RECOMMENDED_FOR_YOU}, {useCase: BEST_SELLERS, itemIds: ["item-0001"]}',
+    ),
+}
+
+
+# The codes each page's answer holds (the reference's), so that the comparison is not
+# of answers that miss what they were drawn up to show.
+PAGE_CODES = {
+    "user home page": [],
+    # Every call carries the user the emulator does not know: similarItems has no
+    # fallback; the other sections fall back (customersWhoViewed past a failing call).
+    "failing and fallen-back sections": ["NOT_CONFIGURED"],
+    "rejected upstream and refused sections": ["BAD_USER_INPUT"] * 4,
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_a_page_answers_as_graphql_core(pair: Pair, name: str) -> None:
+    query = (
+        f"{{ _entities(representations: [{users(PAGES[name][0])}]) {{ __typename ... on User"
+        f" {{ recommendationPage(sections: [{PAGES[name][1]}]) {PAGE_SELECTION} }} }}"
+        ' home: recommendationPage(userId: "user-0022", sections: [{useCase: POPULARITY,'
+        " numResults: 5}, {useCase: RECOMMENDED_FOR_YOU, numResults: 5}]) { items { itemId } }"
+        " popularItems(numResults: 3) { items { itemId } } }"
+    )
+    answers_as_graphql_core(pair, query)
+    raw = pair.client.post(pair.reference, json={"query": query}).content
+    body = orjson.loads(raw)
+    assert (b'"FALLBACK"' in raw) == (name == "failing and fallen-back sections")
+    assert sorted(e["extensions"]["code"] for e in body.get("errors", [])) == PAGE_CODES[name]
+    assert len(body["data"]["home"]) == 2
+
+
+def test_a_product_page_and_refused_pages_answer_as_graphql_core(pair: Pair) -> None:
+    answers_as_graphql_core(
+        pair,
+        '{ _entities(representations: [{__typename: "Item", id: "item-0031"}]) {'
+        ' ... on Item { recommendationPage(userId: "user-0031", sections: ['
+        "{useCase: SIMILAR_ITEMS, numResults: 5}, {useCase: CUSTOMERS_WHO_VIEWED, numResults: 5},"
+        " {useCase: BEST_SELLERS_WITH_DETAILS, numResults: 3}]) "
+        f"{PAGE_SELECTION} }} }} none: recommendationPage(sections: []) {{ source }}"
+        " anonymous: recommendationPage(sections: [{useCase: RECOMMENDED_FOR_YOU}])"
+        " { source } }",
+    )

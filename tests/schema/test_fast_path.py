@@ -231,6 +231,9 @@ def test_every_personalize_field_gets_a_direct_resolver() -> None:
         "User.rankedItems",
         "Item.related",
         "Query.popularItems",
+        "User.recommendationPage",
+        "Item.recommendationPage",
+        "Query.recommendationPage",
     }
     # The reference schema keeps Strawberry's resolvers.
     general = build_schema(graphql_core_only(settings))

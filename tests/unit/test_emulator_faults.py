@@ -403,3 +403,22 @@ def test_unreadable_faults_files_say_why(tmp_path: Path) -> None:
     garbled.write_text("{not json")
     with pytest.raises(FaultConfigError, match=f"{garbled} is not valid JSON"):
         FaultConfig.load(garbled)
+
+
+async def test_the_request_log_shows_when_each_call_arrived_and_was_answered(
+    client: Client, control: httpx.AsyncClient
+) -> None:
+    # Three calls at once with 150 ms each, then one after them: the log shows the
+    # three overlapping and the fourth after them.
+    await configure(control, delay_ms=150)
+    await asyncio.gather(
+        *(client.get_recommendations(campaignArn=POP, numResults=n) for n in (1, 2, 3))
+    )
+    await client.get_recommendations(campaignArn=POP, numResults=4)
+    recent = (await control.get("/requests")).json()["requests"]
+    assert len(recent) == 4
+    together, after = recent[:3], recent[3]
+    for entry in recent:
+        assert entry["answered"] - entry["arrived"] >= 0.15, entry
+    assert max(e["arrived"] for e in together) < min(e["answered"] for e in together)
+    assert after["arrived"] >= max(e["answered"] for e in together)

@@ -1,0 +1,263 @@
+"""recommendationPage: the carousels of one page, each a use case, no item shown twice.
+
+A page is a list of sections in priority order. Each section is one Personalize call,
+built and checked as the single field of its use case builds it (`recommendations`,
+`related`, `popularItems`, `rankedItems`). All the calls start together through the
+operation's loader, so caching, coalescing, breakers, the deadline and
+`limits.max_calls` apply as to any field; once every call has settled, the sections are
+deduplicated in order: an item stays in the first section that has it.
+
+The over-fetch rule. A section that shows `n` items after `k` items may already be
+shown by the sections before it asks Personalize for `min(n + k, cap)`, where `cap` is
+500, or 50 for a use case returning item metadata: at most `k` of its items can be
+repeats, so it is full whenever the engine has `n` items for it that no earlier section
+shows, unless the cap binds. A ranking section ranks the ids it is given, all of them.
+
+A section refused (a bad argument) or failed upstream without a fallback is null with
+its coded error; it shows nothing, so it takes nothing from the sections after it. A
+fallback's answer is deduplicated like any other.
+"""
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from domain.errors import InvalidArgument, SubgraphError
+from domain.request import Operation, RecommendationRequest
+from domain.result import ResultItem
+from resolvers.arguments import (
+    MAX_RESULTS,
+    MAX_RESULTS_WITH_METADATA,
+    check_context,
+    check_id,
+    check_input_list,
+    check_num_results,
+    given,
+    resolve_filter,
+)
+from resolvers.context import Context
+from resolvers.recommendations import (
+    RecommendationsView,
+    answered,
+    field_request,
+    graph_context,
+    recovered,
+)
+from settings import Input, ServedField, Settings
+
+# Items a section shows when it does not say (the single fields' default).
+DEFAULT_SHOWN = 25
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSection:
+    """One section's call (over-fetched) and how many items it shows at most."""
+
+    request: RecommendationRequest
+    shows: int
+
+
+def _needs_item(case_input: Input) -> bool:
+    return case_input in (Input.ITEM, Input.USER_AND_ITEM)
+
+
+def _ranking(
+    settings: Settings, name: str, section: Any, user_id: str | None, graph: dict[str, str]
+) -> PlannedSection:
+    case = settings.use_cases[name]
+    if not given(section.item_ids):
+        raise InvalidArgument(f"use case {name} ranks the items it is given: give itemIds")
+    if given(section.item_id):
+        raise InvalidArgument(f"use case {name} ranks itemIds and takes no itemId")
+    if given(section.promotion):
+        raise InvalidArgument(f"use case {name} is a ranking and takes no promotion")
+    if user_id is None:
+        raise InvalidArgument(f"use case {name} needs userId")
+    input_list = check_input_list(section.item_ids)
+    shows = check_num_results(section.num_results, with_metadata=False) or len(set(input_list))
+    filter_arn, filter_values = resolve_filter(settings, section.filter)
+    request = RecommendationRequest(
+        operation=Operation.GET_PERSONALIZED_RANKING,
+        arn=case.arn,
+        use_case=name,
+        user_id=user_id,
+        input_list=input_list,
+        filter_arn=filter_arn,
+        filter_values=filter_values,
+        context=check_context(section.context, graph),
+        metadata_columns=case.metadata_columns,
+    )
+    return PlannedSection(request, shows)
+
+
+def _section(
+    settings: Settings,
+    section: Any,
+    *,
+    user_id: str | None,
+    item_id: str | None,
+    graph: dict[str, str],
+    earlier: int,
+) -> PlannedSection:
+    """A section's request, asking for what it shows plus the `earlier` sections' items."""
+    chosen: Enum = section.use_case
+    name = str(chosen.value)
+    case = settings.use_cases[name]
+    if case.field is ServedField.RANKED_ITEMS:
+        return _ranking(settings, name, section, user_id, graph)
+    if given(section.item_ids):
+        raise InvalidArgument(f"itemIds is for ranking use cases; {name} takes none")
+    if given(section.item_id):
+        if not _needs_item(case.input):
+            raise InvalidArgument(f"use case {name} takes no itemId")
+        item_id = check_id(section.item_id, "itemId")
+    elif not _needs_item(case.input):
+        item_id = None
+    elif item_id is None:
+        raise InvalidArgument(f"use case {name} needs itemId")
+    shown = section.num_results if given(section.num_results) else DEFAULT_SHOWN
+    request = field_request(
+        settings,
+        case.field,
+        use_case=chosen,
+        user_id=user_id,
+        item_id=item_id,
+        num_results=shown,
+        filter=section.filter,
+        context=section.context,
+        promotion=section.promotion,
+        from_graph=graph,
+    )
+    cap = MAX_RESULTS_WITH_METADATA if case.metadata_columns else MAX_RESULTS
+    asked = min(shown + earlier, cap)
+    return PlannedSection(dataclasses.replace(request, num_results=asked), shown)
+
+
+def plan_page(
+    settings: Settings,
+    sections: Sequence[Any],
+    *,
+    user_id: str | None,
+    item_id: str | None,
+    graph: dict[str, str] | None = None,
+) -> list[PlannedSection | InvalidArgument]:
+    """Every section's call, or why it is refused (the whole page is refused when the
+    number of sections is out of bounds)."""
+    limit = settings.limits.max_page_sections
+    if not 1 <= len(sections) <= limit:
+        raise InvalidArgument(
+            f"sections takes 1..{limit} sections (limits.max_page_sections), got {len(sections)}"
+        )
+    planned: list[PlannedSection | InvalidArgument] = []
+    earlier = 0
+    for index, section in enumerate(sections):
+        try:
+            found = _section(
+                settings,
+                section,
+                user_id=user_id,
+                item_id=item_id,
+                graph=graph or {},
+                earlier=earlier,
+            )
+        except InvalidArgument as exc:
+            planned.append(InvalidArgument(f"sections[{index}]: {exc}"))
+            continue
+        planned.append(found)
+        earlier += found.shows
+    return planned
+
+
+async def _view(context: Context, request: RecommendationRequest) -> RecommendationsView:
+    try:
+        answer = await context.loaders.recommendations.answer(request)
+    except SubgraphError as exc:
+        return await recovered(context, request, exc)
+    return answered(answer)
+
+
+def deduplicated(
+    planned: Sequence[PlannedSection | Exception],
+    outcomes: Sequence[RecommendationsView | BaseException],
+) -> list[RecommendationsView | Exception]:
+    """Each section's items less those shown by an earlier section (or earlier in the
+    same one), cut to what it shows; a failed section stays its error."""
+    shown: set[str] = set()
+    page: list[RecommendationsView | Exception] = []
+    for plan, outcome in zip(planned, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            page.append(outcome)
+            continue
+        assert isinstance(plan, PlannedSection)
+        kept: list[ResultItem] = []
+        for item in outcome.items:
+            if len(kept) == plan.shows:
+                break
+            if item.item_id not in shown:
+                shown.add(item.item_id)
+                kept.append(item)
+        page.append(dataclasses.replace(outcome, items=tuple(kept)))
+    return page
+
+
+async def answer_page(
+    context: Context, planned: Sequence[PlannedSection | InvalidArgument]
+) -> list[RecommendationsView | Exception]:
+    """Every section's call in one concurrent round, then the page deduplicated.
+
+    graphql-core shows an exception in the list as that entry's error, at its index.
+    """
+    calls = [_view(context, p.request) for p in planned if isinstance(p, PlannedSection)]
+    settled: list[RecommendationsView | BaseException] = list(
+        await asyncio.gather(*calls, return_exceptions=True)
+    )
+    outcomes = [p if isinstance(p, InvalidArgument) else settled.pop(0) for p in planned]
+    return deduplicated(planned, outcomes)
+
+
+def _user(value: Any) -> str | None:
+    return check_id(value, "userId") if given(value) else None
+
+
+async def user_page(
+    root: Any, info: strawberry.Info, *, sections: Sequence[Any]
+) -> list[RecommendationsView | Exception]:
+    """User.recommendationPage: the user's page."""
+    context: Context = info.context
+    settings = context.settings
+    user_id = check_id(getattr(root, settings.federation.user_key), "userId")
+    planned = plan_page(
+        settings,
+        sections,
+        user_id=user_id,
+        item_id=None,
+        graph=graph_context(settings, root),
+    )
+    return await answer_page(context, planned)
+
+
+async def item_page(
+    root: Any, info: strawberry.Info, *, sections: Sequence[Any], user_id: Any = None
+) -> list[RecommendationsView | Exception]:
+    """Item.recommendationPage: a product page, its item seeding item use cases."""
+    context: Context = info.context
+    settings = context.settings
+    item_id = check_id(getattr(root, settings.federation.item_key), "itemId")
+    planned = plan_page(settings, sections, user_id=_user(user_id), item_id=item_id)
+    return await answer_page(context, planned)
+
+
+async def query_page(
+    root: Any, info: strawberry.Info, *, sections: Sequence[Any], user_id: Any = None
+) -> list[RecommendationsView | Exception]:
+    """Query.recommendationPage: an anonymous page, or a user's by userId."""
+    context: Context = info.context
+    planned = plan_page(context.settings, sections, user_id=_user(user_id), item_id=None)
+    return await answer_page(context, planned)
