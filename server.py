@@ -83,6 +83,15 @@ def _local_engine(settings: Settings) -> "Engine | None":
     return build_engine(settings.local)
 
 
+def _check_outbox(settings: Settings) -> None:
+    """The event journal's directory is usable, or start-up stops with one line."""
+    if settings.events.tracking_id is None:
+        return
+    from backends.outbox import check_journal_dir
+
+    check_journal_dir(settings.events)
+
+
 @asynccontextmanager
 async def _open_backend(
     settings: Settings, engine: "Engine | None"
@@ -149,6 +158,9 @@ def _checked_settings(settings: Settings | None) -> Settings:
     try:
         if settings is None:
             settings = load_settings()
+        # Before the checks below, so that what they warn of is logged in the
+        # configured format (JSON by default), not as bare text.
+        configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
         if settings.backend == "local":
             from backends.local import with_local_filters
 
@@ -161,12 +173,12 @@ def _checked_settings(settings: Settings | None) -> Settings:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; a bad configuration exits with one line on stderr."""
+    # Logging is configured there too: every uvicorn worker process builds its own app.
     settings = _checked_settings(settings)
-    # Here rather than only in main(): every uvicorn worker process builds its own app.
-    configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
     try:
         schema = build_schema(settings)
         engine = _local_engine(settings)
+        _check_outbox(settings)
     except ConfigurationError as exc:  # an unknown extension, a bad dataset row
         print(f"personalize-subgraph: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -368,7 +380,6 @@ def _engine_process(settings: Settings) -> "EngineProcess | None":
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
     settings = _checked_settings(None)
-    configure_logging(settings.log_format, settings.log_level, RequestIdFilter)
     workers = settings.workers
     config: dict[str, Any] = {
         "app": "server:create_app",

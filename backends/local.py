@@ -23,6 +23,9 @@ from settings import FilterSettings, LocalSettings, ParamType, Settings
 
 log = logging.getLogger(__name__)
 
+# Use cases already warned of as undeployed in this process.
+_WARNED: set[tuple[str, str]] = set()
+
 
 def local_resources(settings: LocalSettings) -> Resources:
     """What the embedded engine will serve, read without fitting anything."""
@@ -50,11 +53,15 @@ def with_local_filters(settings: Settings) -> Settings:
             continue
         if not (case.fallback or case.fallback_items):
             raise ConfigurationError(f"use_cases.{name}: the local engine serves no {case.arn}")
-        log.warning(
-            "use case %s: the local engine serves no %s; its fallback chain answers",
-            name,
-            case.arn,
-        )
+        # Checked once by `python server.py` and again as the app is made, in the
+        # same process: said once.
+        if (name, case.arn) not in _WARNED:
+            _WARNED.add((name, case.arn))
+            log.warning(
+                "use case %s: the local engine serves no %s; its fallback chain answers",
+                name,
+                case.arn,
+            )
     expressions = {f.arn: f.expression for f in resources.filters}
     filters: dict[str, FilterSettings] = {}
     for name, spec in settings.filters.items():

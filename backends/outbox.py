@@ -397,6 +397,25 @@ class _Tx:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+def check_journal_dir(events: EventsSettings) -> None:
+    """Before serving: the journal's directory exists (made if need be) and is writable.
+
+    A mistake here is the user's (a path on a read-only disk, a file in the way), so it
+    stops start-up with one line naming the setting, not with a lifespan traceback.
+    """
+    if events.tracking_id is None or events.outbox != "journal":
+        return
+    directory = events.journal_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"events.journal_dir: cannot make {directory}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"events.journal_dir: {directory} is not writable")
+
+
 @asynccontextmanager
 async def open_outbox(events: EventsSettings, cache: CacheSettings) -> AsyncIterator[Outbox]:
     """The configured outbox, open for this process and closed when the block ends."""

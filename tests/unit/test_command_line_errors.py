@@ -306,3 +306,28 @@ default = true
         f"personalize-subgraph: local.resources: {items}:3: column YEAR: "
         "'unkonwn' is not a valid int (and 1 more row(s) rejected)"
     )
+
+
+def test_the_server_names_an_event_journal_it_cannot_make(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    journal = in_the_way / "events"
+    config = tmp_path / "subgraph.toml"
+    config.write_text(
+        f"""backend = "local"
+[server]
+port = 0
+[events]
+tracking_id = "5e1f7c2a-9d34-4b8e-a6c0-3f2d1e0b9a87"
+journal_dir = "{journal}"
+[use_cases.popular]
+arn = "arn:aws:personalize:us-east-1:000000000000:campaign/popularity"
+field = "popularItems"
+input = "none"
+default = true
+"""
+    )
+    line = one_line(run("server.py", config=config))
+    assert line == (
+        f"personalize-subgraph: events.journal_dir: cannot make {journal}: Not a directory"
+    )
