@@ -153,8 +153,12 @@ async def _open_events(
             yield sender
 
 
-def _checked_settings(settings: Settings | None) -> Settings:
-    """Load and check the configuration; any problem exits with one line on stderr."""
+def _checked_settings(settings: Settings | None, *, warn: bool = True) -> Settings:
+    """Load and check the configuration; any problem exits with one line on stderr.
+
+    `warn=False` keeps the checks' warnings for the app's own check (`python server.py`
+    checks first, then each process makes its app and checks again: said once).
+    """
     try:
         if settings is None:
             settings = load_settings()
@@ -164,7 +168,7 @@ def _checked_settings(settings: Settings | None) -> Settings:
         if settings.backend == "local":
             from backends.local import with_local_filters
 
-            settings = with_local_filters(settings)
+            settings = with_local_filters(settings, warn=warn)
     except ConfigurationError as exc:
         print(f"personalize-subgraph: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -379,7 +383,7 @@ def _engine_process(settings: Settings) -> "EngineProcess | None":
 
 def main() -> None:
     """`python server.py`: serve on the configured host and port."""
-    settings = _checked_settings(None)
+    settings = _checked_settings(None, warn=False)
     workers = settings.workers
     config: dict[str, Any] = {
         "app": "server:create_app",

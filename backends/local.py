@@ -23,9 +23,6 @@ from settings import FilterSettings, LocalSettings, ParamType, Settings
 
 log = logging.getLogger(__name__)
 
-# Use cases already warned of as undeployed in this process.
-_WARNED: set[tuple[str, str]] = set()
-
 
 def local_resources(settings: LocalSettings) -> Resources:
     """What the embedded engine will serve, read without fitting anything."""
@@ -37,7 +34,7 @@ def local_resources(settings: LocalSettings) -> Resources:
         raise ConfigurationError(f"local.resources: {exc}") from None
 
 
-def with_local_filters(settings: Settings) -> Settings:
+def with_local_filters(settings: Settings, *, warn: bool = True) -> Settings:
     """Check the configuration against the engine's resources and type filters from them.
 
     With the embedded engine the filter expressions are known, so each filter's
@@ -53,10 +50,7 @@ def with_local_filters(settings: Settings) -> Settings:
             continue
         if not (case.fallback or case.fallback_items):
             raise ConfigurationError(f"use_cases.{name}: the local engine serves no {case.arn}")
-        # Checked once by `python server.py` and again as the app is made, in the
-        # same process: said once.
-        if (name, case.arn) not in _WARNED:
-            _WARNED.add((name, case.arn))
+        if warn:
             log.warning(
                 "use case %s: the local engine serves no %s; its fallback chain answers",
                 name,
