@@ -457,7 +457,7 @@ def test_first_pages_of_a_scroll_answer_as_graphql_core(pair: Pair) -> None:
 def test_later_pages_and_refused_cursors_answer_as_graphql_core(pair: Pair) -> None:
     user = "user-0042"
     first = (
-        f'{{ _entities(representations: [{users(user)}]) {{ ... on User {{'
+        f"{{ _entities(representations: [{users(user)}]) {{ ... on User {{"
         f" recommendations(numResults: 5%s) {SCROLL_SELECTION} }} }} }}"
     )
     bodies = []
