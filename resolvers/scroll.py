@@ -14,6 +14,7 @@ A cursor made for another question, or altered, is refused with BAD_USER_INPUT; 
 whose window is gone (past its ttl, or lost by the store) with CURSOR_EXPIRED.
 """
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -121,32 +122,37 @@ def first_page(
     window_id = secrets.token_urlsafe(12)
     scrolling.windows.keep(window_id, window)
     expires = time.time() + scrolling.windows.ttl
-    return _slice(scrolling, request, window_id, window.items, 0, shows, expires, source)
+    opened = Cursor(window_id, 0, question(request), expires, source.value)
+    return page_from(scrolling, opened, window.items, shows)
 
 
-def _slice(
+def page_from(
     scrolling: Scrolling,
-    request: RecommendationRequest,
-    window_id: str,
+    cursor: Cursor,
     items: tuple[ResultItem, ...],
-    start: int,
     shows: int,
-    expires: float,
-    source: Source,
+    skip: set[str] | None = None,
 ) -> Slice:
-    shown = items[start : start + shows]
-    end = start + len(shown)
-    cursor = Cursor(window_id, end, question(request), expires, source.value)
+    """Up to `shows` items of the window from the cursor's position on, less those in
+    `skip` (shown by an earlier section of the same page), and the cursor after them."""
+    shown: list[ResultItem] = []
+    end = cursor.position
+    while end < len(items) and len(shown) < shows:
+        item = items[end]
+        end += 1
+        if skip is None or item.item_id not in skip:
+            shown.append(item)
+    following = dataclasses.replace(cursor, position=end)
     return Slice(
-        shown,
-        PageInfoView(end_cursor=scrolling.cursors.write(cursor), has_next_page=end < len(items)),
+        tuple(shown),
+        PageInfoView(end_cursor=scrolling.cursors.write(following), has_next_page=end < len(items)),
     )
 
 
-async def later_page(
-    scrolling: Scrolling, request: RecommendationRequest, after: str, shows: int
-) -> tuple[RecommendationResult, Source, Slice]:
-    """The page after cursor `after`, from its window; no call is made."""
+async def read(
+    scrolling: Scrolling, request: RecommendationRequest, after: str
+) -> tuple[Cursor, RecommendationResult]:
+    """Cursor `after`, checked against `request`, and its window; no call is made."""
     cursor = scrolling.cursors.read(after)
     if cursor.question != question(request):
         raise InvalidArgument(
@@ -158,18 +164,15 @@ async def later_page(
     window = await scrolling.windows.find(cursor.window)
     if window is None:
         raise CursorExpired("after's window is gone (pagination.ttl): start from the first page")
-    source = Source(cursor.source)
-    found = _slice(
-        scrolling,
-        request,
-        cursor.window,
-        window.items,
-        cursor.position,
-        shows,
-        cursor.expires,
-        source,
-    )
-    return window, source, found
+    return cursor, window
+
+
+async def later_page(
+    scrolling: Scrolling, request: RecommendationRequest, after: str, shows: int
+) -> tuple[RecommendationResult, Source, Slice]:
+    """The page after cursor `after`, from its window; no call is made."""
+    cursor, window = await read(scrolling, request, after)
+    return window, Source(cursor.source), page_from(scrolling, cursor, window.items, shows)
 
 
 def shows(request: RecommendationRequest) -> int:

@@ -242,3 +242,48 @@ def test_another_process_serves_the_next_page_through_redis(logs: Path, emulator
                 one.query(user_list("user-0014", "numResults: 40", "{ items { itemId } }"))
             )
             assert ids(whole) == ids(first) + ids(second)
+
+
+def user_page(user: str, sections: str) -> str:
+    return (
+        f'{{ _entities(representations: [{{__typename: "User", id: "{user}"}}]) '
+        f"{{ ... on User {{ recommendationPage(sections: [{sections}]) {PAGE} }} }} }}"
+    )
+
+
+def page_sections(body: dict[str, Any]) -> list[Any]:
+    sections: list[Any] = body["data"]["_entities"][0]["recommendationPage"]
+    return sections
+
+
+def test_a_section_of_a_page_scrolls(scrolling: Subgraph, fresh_emulator: Emulator) -> None:
+    home = "{useCase: BEST_SELLERS, numResults: 10}, {useCase: RECOMMENDED_FOR_YOU, numResults: 10}"
+    body = scrolling.query(user_page("user-0015", home))
+    assert "errors" not in body, body
+    best, mine = page_sections(body)
+    assert not set(ids(best)) & set(ids(mine))
+    assert fresh_emulator.calls() == 2
+    cursor = mine["pageInfo"]["endCursor"]
+    # Its next page alone: no call, nothing it or the sections before it showed.
+    more = f'{{useCase: RECOMMENDED_FOR_YOU, numResults: 10, after: "{cursor}"}}'
+    body = scrolling.query(user_page("user-0015", more))
+    assert "errors" not in body, body
+    (following,) = page_sections(body)
+    assert len(ids(following)) == 10
+    assert not set(ids(following)) & (set(ids(best)) | set(ids(mine)))
+    assert following["recommendationId"] == mine["recommendationId"]
+    assert fresh_emulator.calls() == 2
+    # Beside a fresh section, it skips what that one shows and goes on past it.
+    body = scrolling.query(
+        user_page("user-0015", f"{{useCase: POPULARITY, numResults: 30}}, {more}")
+    )
+    assert "errors" not in body, body
+    popular, beside = page_sections(body)
+    assert len(ids(beside)) == 10
+    assert not set(ids(beside)) & (set(ids(popular)) | set(ids(best)) | set(ids(mine)))
+    # The same cursor for another section's question, or on a ranking, is refused.
+    wrong = f'{{useCase: USER_PERSONALIZATION, numResults: 10, after: "{cursor}"}}'
+    ranking = f'{{useCase: PERSONALIZED_RANKING, itemIds: ["item-0001"], after: "{cursor}"}}'
+    body = scrolling.query(user_page("user-0015", f"{wrong}, {ranking}"))
+    assert codes(body) == ["BAD_USER_INPUT", "BAD_USER_INPUT"], body
+    assert page_sections(body) == [None, None]
