@@ -242,6 +242,15 @@ def test_another_process_serves_the_next_page_through_redis(logs: Path, emulator
                 one.query(user_list("user-0014", "numResults: 40", "{ items { itemId } }"))
             )
             assert ids(whole) == ids(first) + ids(second)
+            # A process without the shared secret signs with its own and refuses the
+            # others' cursors, as its start-up warning says.
+            unsigned = {k: v for k, v in shared.items() if k != "SUBGRAPH_PAGINATION__SECRET"}
+            with subgraph_running(logs, "subgraph-scroll-unsigned", unsigned) as stranger:
+                body = stranger.query(user_list("user-0014", f"numResults: 20, {after(cursor)}"))
+            assert codes(body) == ["BAD_USER_INPUT"], body
+            log = (logs / "subgraph-scroll-unsigned.log").read_text()
+            assert "pagination.secret is unset" in log
+            assert "pagination.secret is unset" not in (logs / "subgraph-scroll-a.log").read_text()
 
 
 def user_page(user: str, sections: str) -> str:
