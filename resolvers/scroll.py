@@ -208,7 +208,7 @@ def _core_included(info: Any, node: Any) -> bool:
 
 def _core_selects(info: Any, selection_set: SelectionSetNode, name: str) -> bool:
     for selection in selection_set.selections:
-        if not _core_included(info, selection):
+        if selection.directives and not _core_included(info, selection):
             continue
         if isinstance(selection, FieldNode):
             if selection.name.value == name:
