@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    BooleanValueNode,
     FieldNode,
     FragmentSpreadNode,
-    GraphQLIncludeDirective,
-    GraphQLSkipDirective,
     InlineFragmentNode,
     SelectionSetNode,
+    VariableNode,
 )
-from graphql.execution.values import get_directive_values
 
 from backends.store import Store
 from backends.windows import Windows
@@ -198,12 +197,24 @@ def selects(info: Any, name: str) -> bool:
 
 
 def _core_included(info: Any, node: Any) -> bool:
-    variables = info.variable_values
-    skip = get_directive_values(GraphQLSkipDirective, node, variables)
-    if skip is not None and skip.get("if") is True:
-        return False
-    include = get_directive_values(GraphQLIncludeDirective, node, variables)
-    return include is None or include.get("if") is not False
+    """@skip and @include as graphql-core applies them, read from the node's `if`."""
+    for directive in node.directives:
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        value: Any = None
+        for argument in directive.arguments:
+            if argument.name.value == "if":
+                value = argument.value
+        if isinstance(value, VariableNode):
+            # graphql-core's VariableValues, or the plain dict of coerced values.
+            variables = info.variable_values
+            found = getattr(variables, "coerced", variables).get(value.name.value)
+        else:
+            found = isinstance(value, BooleanValueNode) and value.value
+        if (name == "skip") == bool(found):
+            return False
+    return True
 
 
 def _core_selects(info: Any, selection_set: SelectionSetNode, name: str) -> bool:

@@ -113,6 +113,18 @@ def test_a_list_that_does_not_scroll_is_asked_as_before(
         scrolling.query(user_list("user-0008", "numResults: 20", skipped))
     )
     assert [body["numResults"] for body in asked(fresh_emulator)] == [20, 20]
+    # Through a variable, on a fragment: included, the list scrolls; skipped, it does not.
+    fragment = (
+        "query($scroll: Boolean!, $quiet: Boolean!) { _entities(representations: "
+        '[{__typename: "User", id: "user-0008"}]) { ... on User { recommendations('
+        "numResults: 20) { items { itemId } ...Where @include(if: $scroll) "
+        "... @skip(if: $quiet) { source } } } } } "
+        "fragment Where on Recommendations { pageInfo { hasNextPage } }"
+    )
+    for scroll in (False, True):
+        body = scrolling.query(fragment, {"scroll": scroll, "quiet": False})
+        assert ("pageInfo" in recommendations(body)) is scroll
+    assert [body["numResults"] for body in asked(fresh_emulator)] == [20, 20, 20, 100]
 
 
 def test_popular_and_related_lists_scroll_too(
