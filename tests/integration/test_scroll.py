@@ -254,6 +254,12 @@ def test_another_process_serves_the_next_page_through_redis(logs: Path, emulator
                 one.query(user_list("user-0014", "numResults: 40", "{ items { itemId } }"))
             )
             assert ids(whole) == ids(first) + ids(second)
+            # A window the store has lost: the cursor has expired, whatever its ttl.
+            client = redis.client()
+            client.flushall()
+            client.close()
+            body = other.query(user_list("user-0014", f"numResults: 20, {after(cursor)}"))
+            assert codes(body) == ["CURSOR_EXPIRED"], body
             # A process without the shared secret signs with its own and refuses the
             # others' cursors, as its start-up warning says.
             unsigned = {k: v for k, v in shared.items() if k != "SUBGRAPH_PAGINATION__SECRET"}
