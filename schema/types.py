@@ -46,7 +46,7 @@ class ContextEntry:
 )
 class PageInfo:
     end_cursor: str | None = strawberry.field(
-        description="The cursor after this page's last item; null when the page is empty."
+        description="The cursor after this page's last item: pass it as `after` for the next page."
     )
     has_next_page: bool = strawberry.field(
         description="Whether the window holds items after this page."
