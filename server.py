@@ -50,6 +50,7 @@ from observability.operations import OperationObserver
 from observability.readiness import Readiness, personalize_check
 from observability.tracing import CallSpans, configure_tracing
 from resolvers.context import Context
+from resolvers.scroll import open_scrolling
 from schema.build import build_schema
 from settings import Settings, load_settings
 from web import graphiql
@@ -219,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Unwound first: calls still in flight end before the store and backend close.
             stack.push_async_callback(cached.aclose)
             app.state.backend = cached
+            app.state.scrolling = open_scrolling(settings, store)
             # Entered after the backend, so it is closed (flushed) before the backend is.
             app.state.events = await stack.enter_async_context(_open_events(settings, backend))
             if app.state.events is not None:
@@ -260,6 +262,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings=settings,
             events=request.app.state.events,
             on_operation=on_operation,
+            scrolling=request.app.state.scrolling,
         )
 
     async def healthz(request: Request) -> Response:

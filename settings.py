@@ -303,6 +303,19 @@ class ObservabilitySettings(_Section):
     ready_ttl: float = Field(default=5.0, ge=0, le=300)
 
 
+class PaginationSettings(_Section):
+    """Infinite scroll (`after`, `pageInfo`): windows fetched once, paged from the store."""
+
+    # Items a first page asks Personalize for, kept for the later pages; a use case's
+    # `page_window` overrides it. At most 500 (50 when the use case returns metadata).
+    window: int = Field(default=100, ge=1, le=500)
+    # Seconds a window (and its cursors) lives in the cache store.
+    ttl: float = Field(default=1800.0, gt=0, le=86_400)
+    # Signs cursors (HMAC-SHA256): set the same secret on every replica and worker.
+    # Unset, each process draws a random one and another process refuses its cursors.
+    secret: SecretStr | None = None
+
+
 # Values a Redis key prefix may hold: no spaces or control characters, which would make
 # keys awkward to inspect and to delete by pattern.
 _KEY_PREFIX = re.compile(r"[!-~]{0,100}")
@@ -427,6 +440,8 @@ class UseCaseSettings(_Section):
     # Seconds past `cache_ttl` an answer may still be served when Personalize fails (and
     # not the client); 0: never.
     stale_ttl: float = Field(default=0.0, ge=0, le=604_800)
+    # Items a scroll's first page fetches (1..500); unset, `pagination.window`.
+    page_window: int | None = Field(default=None, ge=1, le=500)
 
     @model_validator(mode="before")
     @classmethod
@@ -593,6 +608,7 @@ class Settings(BaseSettings):
     events: EventsSettings = EventsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
+    pagination: PaginationSettings = PaginationSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)

@@ -249,6 +249,8 @@ async def run_cell(
                         if response.status != 200 or not clean(response.body):
                             for problem in problems(response.status, response.body):
                                 cell.errors[problem] += 1
+                        if workload.on_answer is not None:
+                            workload.on_answer(rng, response.body)
 
                 rngs = [random.Random(seed * 1000 + n) for n in range(concurrency)]
                 lead_rngs = [random.Random(seed * 1000 + 500 + n) for n in range(concurrency)]

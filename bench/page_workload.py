@@ -112,9 +112,13 @@ async def compare_page(
     emulator: str,
     emulator_pid: int,
     rounds: int = ROUNDS,
+    sides: Sequence[tuple[Target, Workload]] | None = None,
 ) -> PageComparison:
-    """`rounds` rounds at concurrency `c`: the service's page, its home, the bare home."""
-    sides: list[tuple[Target, Workload]] = [(service, PAGE), (service, HOME), (bare, HOME)]
+    """`rounds` rounds at concurrency `c`: the service's page, its home, the bare home
+    (or the given `sides`, as `bench.scroll_workload` compares its own)."""
+    if sides is None:
+        sides = [(service, PAGE), (service, HOME), (bare, HOME)]
+    sides = list(sides)
     per_round = (seconds * TIME_FACTOR / rounds, max(1, max_queries // rounds))
 
     async def cell(target: Target, workload: Workload, seed: int) -> Cell:
@@ -136,7 +140,7 @@ async def compare_page(
     done: list[PageRound] = []
     for number in range(1, rounds + 1):
         # Every side of a round gets the same users and ids; the order rotates.
-        seed = zlib.crc32(f"page/{c}/{number}".encode())
+        seed = zlib.crc32(f"{sides[0][1].name}/{c}/{number}".encode())
         shift = number % len(sides)
         order = sides[shift:] + sides[:shift]
         this = PageRound(number, [await cell(t, w, seed) for t, w in order])

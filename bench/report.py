@@ -16,6 +16,7 @@ import orjson
 from bench.interleaved import Round
 from bench.measurement import Cell
 from bench.page_workload import PageComparison, cells_json
+from bench.scroll_workload import cells_json as scroll_cells_json
 from bench.warm_config import WARM_CACHE_TTL
 from bench.workloads import BATCH_WARM, WORKLOADS
 
@@ -57,6 +58,8 @@ class Report:
     bare_check: Cell | None = None
     # The page workload (bench.page_workload): the service's page, its 4 fields, bare.
     page: PageComparison | None = None
+    # The scroll workload (bench.scroll_workload): scroll, growing calls, bare home.
+    scroll: PageComparison | None = None
 
     @property
     def check_concurrency(self) -> int:
@@ -238,6 +241,7 @@ class Report:
                 "home_p99_check": self._home_p99_values(),
                 "home_p99_rounds": [r.summary() for r in self.home_rounds],
                 "page_cells": cells_json(self.page),
+                "scroll_cells": scroll_cells_json(self.scroll),
                 "mismatches": self.mismatches,
             },
             option=orjson.OPT_INDENT_2,

@@ -73,8 +73,10 @@ from bench.processes import (
 )
 from bench.provenance import where
 from bench.report import Report
+from bench.scroll_workload import GROWING, SCROLL
+from bench.scroll_workload import round_line as scroll_round_line
 from bench.warm_config import WARM_CACHE_TTL, warm_config
-from bench.workloads import BATCH_WARM, WORKLOADS, Workload
+from bench.workloads import BATCH_WARM, HOME, WORKLOADS, Workload
 from bench.yardsticks import client_cpu_per_call, floor_ms
 
 
@@ -155,6 +157,8 @@ def _sanity_and_floors(report: Report, opts: Options, ours: Target, theirs: Targ
         if name == PAGE.name:
             _page_sanity(report, opts, ours)
             continue
+        if name == SCROLL.name:
+            continue  # its answers are the service's own (cursors); its test proves them
         workload = WORKLOADS[name]
         difference = None
         if workload is not BATCH_WARM:
@@ -270,6 +274,28 @@ def _page(
     )
 
 
+def _scroll(
+    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
+) -> None:
+    """The scroll workload: 5 pages of 20 on one call, 5 growing calls, the bare home."""
+    c8 = report.check_concurrency
+    report.scroll = uvloop.run(
+        compare_page(
+            ours,
+            bare,
+            c8,
+            procs,
+            lambda done: print(scroll_round_line(done, c8, PAGE_ROUNDS), flush=True),
+            seconds=opts.seconds,
+            max_queries=opts.max_queries,
+            delay_ms=opts.delay_ms,
+            emulator=backend.url,
+            emulator_pid=backend.pid,
+            sides=[(ours, SCROLL), (ours, GROWING), (bare, HOME)],
+        )
+    )
+
+
 def _batch_warm(
     report: Report, opts: Options, logs: Path, theirs: Target, backend: _Backend
 ) -> None:
@@ -366,6 +392,8 @@ def run(opts: Options) -> Report:
             _home_check(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
         if PAGE.name in opts.workloads:
             _page(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+        if SCROLL.name in opts.workloads:
+            _scroll(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
         bare.proc.terminate()
         bare.proc.wait(timeout=15)
         if any(name in opts.workloads for name in own_service):
@@ -389,7 +417,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=None, help="time per cell (default 3)")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated")
     parser.add_argument("--max-queries", type=int, default=None, help="count per cell (5000)")
-    names = [*WORKLOADS, PAGE.name]
+    names = [*WORKLOADS, PAGE.name, SCROLL.name]
     parser.add_argument("--workloads", default=",".join(names), help=f"subset of {','.join(names)}")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s cells")
     parser.add_argument("--json", type=Path, default=None, help="also write every cell here")

@@ -91,6 +91,9 @@ class Workload:
     # When set, the stream repeats these variables (make_variables draws from them) and
     # the bench sends each once before measuring, so a cache can hold every answer.
     repeating: tuple[Json, ...] = ()
+    # When set, told each measured answer's body, by the client's rng: a workload whose
+    # next query depends on the last answer (a scroll's cursor) keeps it here.
+    on_answer: Callable[[random.Random, bytes], None] | None = None
 
     def payload(self, rng: random.Random) -> bytes:
         return orjson.dumps({"query": self.query, "variables": self.make_variables(rng)})

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     EVENTS_QUEUE_FULL = "EVENTS_QUEUE_FULL"
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"
     # GraphQL's own failures, with Apollo's standard names.
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -47,6 +48,7 @@ CLIENT_CODES = frozenset(
     {
         ErrorCode.BAD_REQUEST,
         ErrorCode.BAD_USER_INPUT,
+        ErrorCode.CURSOR_EXPIRED,
         ErrorCode.GRAPHQL_PARSE_FAILED,
         ErrorCode.GRAPHQL_VALIDATION_FAILED,
         ErrorCode.OPERATION_RESOLUTION_FAILURE,
@@ -81,6 +83,13 @@ class InvalidArgument(SubgraphError):
     """An argument breaks a limit of the Personalize API or of this subgraph."""
 
     code = ErrorCode.BAD_USER_INPUT
+
+
+class CursorExpired(SubgraphError):
+    """An `after` cursor whose window is gone (past `pagination.ttl`, or dropped from the
+    store): the client starts the list again from its first page."""
+
+    code = ErrorCode.CURSOR_EXPIRED
 
 
 class UpstreamRejectedInput(SubgraphError):

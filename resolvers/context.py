@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from backends.events import EventSender
 from loaders.recommendations import Loaders
+from resolvers.scroll import Scrolling
 from settings import Settings
 
 
@@ -19,3 +20,5 @@ class Context:
     # Told the operation's name and type once the document is parsed (for metrics and
     # traces; see schema.operation_info); None: nobody listens.
     on_operation: "Callable[[str | None, str | None], None] | None" = None
+    # The process's scroll windows and cursors (`after`, `pageInfo`); None: no scrolling.
+    scrolling: Scrolling | None = None

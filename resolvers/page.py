@@ -16,6 +16,13 @@ shows, unless the cap binds. A ranking section ranks the ids it is given, all of
 A section refused (a bad argument) or failed upstream without a fallback is null with
 its coded error; it shows nothing, so it takes nothing from the sections after it. A
 fallback's answer is deduplicated like any other.
+
+A section scrolls (`resolvers.scroll`) when the page selects `pageInfo` or the section
+passes `after`. Its first page asks for its window (or more, by the over-fetch rule),
+keeps the window less what the earlier sections show, and shows its head; a later page
+(`after`) makes no call: it goes on from the cursor in that window, skipping what the
+earlier sections of the page it is on show. Its cursor is bound to the section's own
+question, not to the rest of the page.
 """
 
 import asyncio
@@ -27,9 +34,9 @@ from typing import Any
 
 import strawberry
 
-from domain.errors import InvalidArgument, SubgraphError
+from domain.errors import InvalidArgument, NotConfigured, SubgraphError
 from domain.request import Operation, RecommendationRequest
-from domain.result import ResultItem
+from domain.result import RecommendationResult, ResultItem, Source
 from resolvers.arguments import (
     MAX_RESULTS,
     MAX_RESULTS_WITH_METADATA,
@@ -41,12 +48,23 @@ from resolvers.arguments import (
     resolve_filter,
 )
 from resolvers.context import Context
+from resolvers.cursors import Cursor
 from resolvers.recommendations import (
     RecommendationsView,
     answered,
     field_request,
     graph_context,
     recovered,
+)
+from resolvers.scroll import (
+    PAGE_INFO,
+    Scrolling,
+    distinct,
+    first_page,
+    page_from,
+    read,
+    selects,
+    window_size,
 )
 from settings import Input, ServedField, Settings
 
@@ -60,6 +78,10 @@ class PlannedSection:
 
     request: RecommendationRequest
     shows: int
+    # Set when the section scrolls: the question its cursors are bound to (its field's
+    # request before the window) and, on a later page, the cursor it goes on from.
+    question: RecommendationRequest | None = None
+    after: str | None = None
 
 
 def _needs_item(case_input: Input) -> bool:
@@ -76,6 +98,8 @@ def _ranking(
         raise InvalidArgument(f"use case {name} ranks itemIds and takes no itemId")
     if given(section.promotion):
         raise InvalidArgument(f"use case {name} is a ranking and takes no promotion")
+    if given(getattr(section, "after", None)):
+        raise InvalidArgument(f"use case {name} is a ranking and does not scroll: no after")
     if user_id is None:
         raise InvalidArgument(f"use case {name} needs userId")
     input_list = check_input_list(section.item_ids)
@@ -103,6 +127,7 @@ def _section(
     item_id: str | None,
     graph: dict[str, str],
     earlier: int,
+    scrolling: bool = False,
 ) -> PlannedSection:
     """A section's request, asking for what it shows plus the `earlier` sections' items."""
     chosen: Enum = section.use_case
@@ -134,6 +159,16 @@ def _section(
         from_graph=graph,
     )
     cap = MAX_RESULTS_WITH_METADATA if case.metadata_columns else MAX_RESULTS
+    after = getattr(section, "after", None)
+    if given(after) or scrolling:
+        window = window_size(settings, request, shown)
+        asked = min(max(window, shown + earlier), cap)
+        return PlannedSection(
+            dataclasses.replace(request, num_results=asked),
+            shown,
+            question=request,
+            after=str(after) if given(after) else None,
+        )
     asked = min(shown + earlier, cap)
     return PlannedSection(dataclasses.replace(request, num_results=asked), shown)
 
@@ -145,6 +180,7 @@ def plan_page(
     user_id: str | None,
     item_id: str | None,
     graph: dict[str, str] | None = None,
+    scrolling: bool = False,
 ) -> list[PlannedSection | InvalidArgument]:
     """Every section's call, or why it is refused (the whole page is refused when the
     number of sections is out of bounds)."""
@@ -164,6 +200,7 @@ def plan_page(
                 item_id=item_id,
                 graph=graph or {},
                 earlier=earlier,
+                scrolling=scrolling,
             )
         except InvalidArgument as exc:
             planned.append(InvalidArgument(f"sections[{index}]: {exc}"))
@@ -181,12 +218,18 @@ async def _view(context: Context, request: RecommendationRequest) -> Recommendat
     return answered(answer)
 
 
+# A later page of a scrolling section, read from the store: its cursor and window.
+Window = tuple[Cursor, RecommendationResult]
+
+
 def deduplicated(
     planned: Sequence[PlannedSection | Exception],
-    outcomes: Sequence[RecommendationsView | BaseException],
+    outcomes: Sequence[RecommendationsView | Window | BaseException],
+    scrolling: Scrolling | None = None,
 ) -> list[RecommendationsView | Exception]:
     """Each section's items less those shown by an earlier section (or earlier in the
-    same one), cut to what it shows; a failed section stays its error."""
+    same one), cut to what it shows; a failed section stays its error. A scrolling
+    section keeps its window (`scrolling`) and shows a page of it."""
     shown: set[str] = set()
     page: list[RecommendationsView | Exception] = []
     for plan, outcome in zip(planned, outcomes, strict=True):
@@ -196,15 +239,41 @@ def deduplicated(
             page.append(outcome)
             continue
         assert isinstance(plan, PlannedSection)
-        kept: list[ResultItem] = []
-        for item in outcome.items:
-            if len(kept) == plan.shows:
-                break
-            if item.item_id not in shown:
-                shown.add(item.item_id)
-                kept.append(item)
-        page.append(dataclasses.replace(outcome, items=tuple(kept)))
+        if isinstance(outcome, tuple):
+            assert scrolling is not None
+            cursor, window = outcome
+            part = page_from(scrolling, cursor, window.items, plan.shows, shown)
+            view = RecommendationsView(
+                window.recommendation_id, part.items, Source(cursor.source), part.page_info
+            )
+        elif plan.question is not None:
+            assert scrolling is not None
+            kept = RecommendationResult(outcome.recommendation_id, distinct(outcome.items, shown))
+            part = first_page(scrolling, plan.question, kept, outcome.source, plan.shows)
+            view = dataclasses.replace(outcome, items=part.items, page_info=part.page_info)
+        else:
+            view = dataclasses.replace(outcome, items=_unseen(outcome.items, shown, plan.shows))
+        shown.update(item.item_id for item in view.items)
+        page.append(view)
     return page
+
+
+def _unseen(items: Sequence[ResultItem], shown: set[str], shows: int) -> tuple[ResultItem, ...]:
+    kept: list[ResultItem] = []
+    seen = set(shown)
+    for item in items:
+        if len(kept) == shows:
+            break
+        if item.item_id not in seen:
+            seen.add(item.item_id)
+            kept.append(item)
+    return tuple(kept)
+
+
+async def _window(scrolling: Scrolling, plan: PlannedSection) -> Window:
+    assert plan.question is not None
+    assert plan.after is not None
+    return await read(scrolling, plan.question, plan.after)
 
 
 async def answer_page(
@@ -214,12 +283,19 @@ async def answer_page(
 
     graphql-core shows an exception in the list as that entry's error, at its index.
     """
-    calls = [_view(context, p.request) for p in planned if isinstance(p, PlannedSection)]
-    settled: list[RecommendationsView | BaseException] = list(
+    sections = [p for p in planned if isinstance(p, PlannedSection)]
+    scrolling = context.scrolling
+    if scrolling is None and any(p.question is not None for p in sections):
+        raise NotConfigured("this service does not scroll lists (no pagination store)")
+    calls = [
+        _window(scrolling, p) if p.after is not None and scrolling else _view(context, p.request)
+        for p in sections
+    ]
+    settled: list[RecommendationsView | Window | BaseException] = list(
         await asyncio.gather(*calls, return_exceptions=True)
     )
     outcomes = [p if isinstance(p, InvalidArgument) else settled.pop(0) for p in planned]
-    return deduplicated(planned, outcomes)
+    return deduplicated(planned, outcomes, scrolling)
 
 
 def _user(value: Any) -> str | None:
@@ -239,6 +315,7 @@ async def user_page(
         user_id=user_id,
         item_id=None,
         graph=graph_context(settings, root),
+        scrolling=selects(info, PAGE_INFO),
     )
     return await answer_page(context, planned)
 
@@ -250,7 +327,13 @@ async def item_page(
     context: Context = info.context
     settings = context.settings
     item_id = check_id(getattr(root, settings.federation.item_key), "itemId")
-    planned = plan_page(settings, sections, user_id=_user(user_id), item_id=item_id)
+    planned = plan_page(
+        settings,
+        sections,
+        user_id=_user(user_id),
+        item_id=item_id,
+        scrolling=selects(info, PAGE_INFO),
+    )
     return await answer_page(context, planned)
 
 
@@ -259,5 +342,11 @@ async def query_page(
 ) -> list[RecommendationsView | Exception]:
     """Query.recommendationPage: an anonymous page, or a user's by userId."""
     context: Context = info.context
-    planned = plan_page(context.settings, sections, user_id=_user(user_id), item_id=None)
+    planned = plan_page(
+        context.settings,
+        sections,
+        user_id=_user(user_id),
+        item_id=None,
+        scrolling=selects(info, PAGE_INFO),
+    )
     return await answer_page(context, planned)

@@ -5,6 +5,7 @@ Each one picks its use case, checks its arguments, builds one frozen request and
 the request's loader; nothing here talks to a backend directly.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -14,7 +15,7 @@ import strawberry
 
 from domain.errors import InvalidArgument, NotConfigured, SubgraphError
 from domain.request import Operation, RecommendationRequest
-from domain.result import ResultItem, Source
+from domain.result import RecommendationResult, ResultItem, Source
 from loaders.recommendations import Answer
 from resolvers.arguments import (
     check_context,
@@ -27,6 +28,15 @@ from resolvers.arguments import (
 )
 from resolvers.context import Context
 from resolvers.fallback import fallback
+from resolvers.scroll import (
+    PageInfoView,
+    distinct,
+    first_page,
+    later_page,
+    scrolls,
+    shows,
+    window_size,
+)
 from settings import Input, ServedField, Settings, UseCaseSettings
 
 
@@ -37,6 +47,8 @@ class RecommendationsView:
     recommendation_id: str | None
     items: tuple[ResultItem, ...]
     source: Source
+    # Set when the list scrolls (`resolvers.scroll`): its cursor and whether more follow.
+    page_info: PageInfoView | None = None
 
 
 def _use_case(settings: Settings, field: ServedField, chosen: Any) -> tuple[str, UseCaseSettings]:
@@ -177,7 +189,32 @@ class PersonalizeResolver:
     build: RequestBuilder
 
     async def __call__(self, root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-        return await _load(info, self.build(root, info.context.settings, args))
+        request = self.build(root, info.context.settings, args)
+        after = args.get("after")
+        if request.operation is Operation.GET_RECOMMENDATIONS and scrolls(info, after):
+            return await _scroll(info, request, after)
+        return await _load(info, request)
+
+
+async def _scroll(
+    info: strawberry.Info, request: RecommendationRequest, after: Any
+) -> RecommendationsView:
+    """A page of a scrolled list (`resolvers.scroll`): the first fetches the window."""
+    context: Context = info.context
+    scrolling = context.scrolling
+    if scrolling is None:
+        raise NotConfigured("this service does not scroll lists (no pagination store)")
+    page_size = shows(request)
+    if given(after):
+        window, source, page = await later_page(scrolling, request, str(after), page_size)
+        return RecommendationsView(window.recommendation_id, page.items, source, page.page_info)
+    asked = dataclasses.replace(
+        request, num_results=window_size(context.settings, request, page_size)
+    )
+    view = await _load(info, asked)
+    window = RecommendationResult(view.recommendation_id, distinct(view.items))
+    page = first_page(scrolling, request, window, view.source, page_size)
+    return RecommendationsView(view.recommendation_id, page.items, view.source, page.page_info)
 
 
 user_recommendations = PersonalizeResolver(user_recommendations_request)

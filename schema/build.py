@@ -33,6 +33,10 @@ from settings import ServedField, Settings
 UNSET: Any = strawberry.UNSET
 
 _NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns item metadata)."
+_AFTER = (
+    "A previous page's pageInfo.endCursor: the next numResults items of the same list, "
+    "with no new call (README: infinite scroll)."
+)
 _CONTEXT = "Contextual metadata for this request, for use cases trained with it."
 
 
@@ -45,6 +49,7 @@ def _args(inputs: Inputs, field: ServedField, *, num_results: bool) -> list[Arg]
         )
     if num_results:
         args.append(Arg("num_results", int | None, 25, _NUM_RESULTS))
+        args.append(Arg("after", str | None, UNSET, _AFTER))
     return args
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import strawberry
 
 from domain.errors import InvalidArgument
-from schema.types import MetadataEntry, RecommendationSource
+from schema.types import MetadataEntry, PageInfo, RecommendationSource
 from settings import FederationSettings
 
 # The GraphQL name of MetadataEntry, for the fast paths that build it themselves.
@@ -125,9 +125,16 @@ def build_entities(
         "recommendation_id": strawberry.ID | None,
         "items": list[predicted],  # type: ignore[valid-type]
         "source": RecommendationSource,
+        "page_info": PageInfo | None,
     }
     recommendations_cls.recommendation_id = strawberry.field(  # type: ignore[attr-defined]
         description="Personalize's id for this answer; send it back with events for attribution."
+    )
+    recommendations_cls.page_info = strawberry.field(  # type: ignore[attr-defined]
+        description=(
+            "Where this list stands when it scrolls (after, or pageInfo selected); null for "
+            "rankedItems, which does not scroll."
+        )
     )
     recommendations = strawberry.type(
         recommendations_cls, description="A ranked list of recommended items."

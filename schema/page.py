@@ -49,6 +49,11 @@ def _section_fields(inputs: Inputs) -> dict[str, tuple[Any, str]]:
     if inputs.recommendation_filter is not None:
         fields["filter"] = (inputs.recommendation_filter | None, "A configured filter.")
     fields["context"] = (list[ContextEntry] | None, "Contextual metadata for this request.")
+    fields["after"] = (
+        str | None,
+        "This section's previous pageInfo.endCursor: its next items, with no new call "
+        "(not for ranking use cases).",
+    )
     if inputs.promotion is not None:
         fields["promotion"] = (inputs.promotion | None, "Promote items from a filter.")
     return fields

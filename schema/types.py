@@ -35,3 +35,19 @@ class MetadataEntry:
 class ContextEntry:
     key: str
     value: str
+
+
+@strawberry.type(
+    description=(
+        "Where a scrolled list stands (Relay's names): pass endCursor as `after` for the "
+        "next page. Selecting it (or passing `after`) makes the list scroll: its first page "
+        "fetches a window of items once and later pages read it, with no call."
+    )
+)
+class PageInfo:
+    end_cursor: str | None = strawberry.field(
+        description="The cursor after this page's last item: pass it as `after` for the next page."
+    )
+    has_next_page: bool = strawberry.field(
+        description="Whether the window holds items after this page."
+    )

@@ -198,6 +198,8 @@ class Planner:
         function, arguments = found.function, found.arguments
         if not isinstance(function, PersonalizeResolver):
             raise Declined
+        if any(argument.name.value == "after" for argument in node.arguments or ()):
+            raise Declined  # a later page of a scroll (resolvers.scroll): graphql-core's
         literal = None
         if not any(has_variables(argument.value) for argument in node.arguments or ()):
             try:

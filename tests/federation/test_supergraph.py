@@ -299,6 +299,38 @@ def test_a_deduplicated_home_page_through_the_gateway(
     assert all(r["body"]["context"] == {"COUNTRY": user["country"]} for r in sent), sent
 
 
+def test_a_scroll_through_the_gateway(supergraph: Supergraph, fresh_emulator: Emulator) -> None:
+    """5 pages of 20 through the gateway: one call, the items of one call for 100, each
+    completed by the catalog, the cursor bound to the context @requires brings."""
+    shown: list[str] = []
+    cursor = None
+    pages = []
+    for _ in range(5):
+        after = f', after: "{cursor}"' if cursor else ""
+        body = supergraph.query(
+            f'{{ user(id: "user-0006") {{ recommendations(numResults: 20{after}) {{'
+            " recommendationId items { itemId item { title } }"
+            " pageInfo { endCursor hasNextPage } } } }"
+        )
+        assert "errors" not in body, body
+        page = body["data"]["user"]["recommendations"]
+        assert all(entry["item"]["title"] for entry in page["items"])
+        shown += [entry["itemId"] for entry in page["items"]]
+        pages.append(page)
+        cursor = page["pageInfo"]["endCursor"]
+    assert fresh_emulator.calls() == 1
+    assert [p["pageInfo"]["hasNextPage"] for p in pages] == [True] * 4 + [False]
+    assert len({p["recommendationId"] for p in pages}) == 1
+    body = supergraph.query(
+        '{ user(id: "user-0006") { recommendations(numResults: 100) { items { itemId } } } }'
+    )
+    assert [e["itemId"] for e in body["data"]["user"]["recommendations"]["items"]] == shown
+    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    assert [r["body"]["numResults"] for r in sent] == [100, 100]
+    assert "COUNTRY" in sent[0]["body"]["context"]
+    assert sent[0]["body"]["context"] == sent[1]["body"]["context"]
+
+
 def test_a_product_page_through_the_gateway(supergraph: Supergraph) -> None:
     naming = supergraph.naming
     body = supergraph.query(

@@ -81,6 +81,8 @@ STEERING = Steering(
 )
 Bodies = tuple[bytes, bytes]
 RECOMMENDATION_ID = re.compile(rb"RID-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A scroll cursor: random per window and signed with each process's own secret.
+CURSOR = re.compile(rb'(?<="endCursor":")[A-Za-z0-9_-]+(?=")')
 
 EQUIVALENCE = settings(BOUNDED, max_examples=EXAMPLES)
 
@@ -189,14 +191,16 @@ def _send(client: httpx.Client, url: str, drawn: Drawn) -> httpx.Response:
 
 
 def shown(*responses: httpx.Response) -> list[bytes]:
-    """One server's bodies, each recommendationId replaced by its rank of first
-    appearance across them."""
+    """One server's bodies, each recommendationId and scroll cursor replaced by its rank
+    of first appearance across them."""
     ranks: dict[bytes, bytes] = {}
 
     def rank(match: re.Match[bytes]) -> bytes:
         return ranks.setdefault(match.group(0), b"RID-%d" % len(ranks))
 
-    return [RECOMMENDATION_ID.sub(rank, response.content) for response in responses]
+    return [
+        CURSOR.sub(rank, RECOMMENDATION_ID.sub(rank, response.content)) for response in responses
+    ]
 
 
 def errors_sorted(body: bytes) -> bytes:
@@ -415,3 +419,59 @@ def test_a_product_page_and_refused_pages_answer_as_graphql_core(pair: Pair) -> 
         " anonymous: recommendationPage(sections: [{useCase: RECOMMENDED_FOR_YOU}])"
         " { source } }",
     )
+
+
+# A list that scrolls (pageInfo selected, or after given) is not of the compiled path's
+# shape: its renderer declines pageInfo and its planner declines after, so the shipped
+# app's graphql-core (with direct resolvers and item lists) answers, as the reference.
+# Cursors differ by process (random window ids, each process's random secret): `shown`
+# ranks them as it ranks recommendationIds, and a later page is asked of each server
+# with its own cursor.
+SCROLL_SELECTION = (
+    "{ __typename recommendationId source items { itemId score item { id } }"
+    " pageInfo { __typename endCursor hasNextPage } }"
+)
+
+
+def _scroll_query(after: str = "") -> str:
+    return (
+        f"{{ _entities(representations: [{users('user-0041', NOT_FOUND_USER, REJECTED_USER)}])"
+        f" {{ ... on User {{ recommendations(numResults: 6{after}) {SCROLL_SELECTION}"
+        f" plain: recommendations(numResults: 3) {{ items {{ itemId }} }} }} }}"
+        f" popularItems(numResults: 4{after}) {SCROLL_SELECTION} }}"
+    )
+
+
+def test_first_pages_of_a_scroll_answer_as_graphql_core(pair: Pair) -> None:
+    query = _scroll_query()
+    answers_as_graphql_core(pair, query)
+    body = orjson.loads(pair.client.post(pair.reference, json={"query": query}).content)
+    # Drawn up to show a scroll, a fallen-back scroll and a rejected one (and its plain
+    # sibling, rejected too).
+    entities = body["data"]["_entities"]
+    assert entities[0]["recommendations"]["pageInfo"]["hasNextPage"] is True
+    assert entities[1]["recommendations"]["source"] == "FALLBACK"
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"] * 2
+
+
+def test_later_pages_and_refused_cursors_answer_as_graphql_core(pair: Pair) -> None:
+    user = "user-0042"
+    first = (
+        f"{{ _entities(representations: [{users(user)}]) {{ ... on User {{"
+        f" recommendations(numResults: 5%s) {SCROLL_SELECTION} }} }} }}"
+    )
+    bodies = []
+    for url in (pair.shipped, pair.reference):
+        page = orjson.loads(pair.client.post(url, json={"query": first % ""}).content)
+        cursor = page["data"]["_entities"][0]["recommendations"]["pageInfo"]["endCursor"]
+        later = pair.client.post(url, json={"query": first % f', after: "{cursor}"'})
+        bodies.append(shown(later)[0])
+        flipped = cursor[:10] + ("A" if cursor[10] != "A" else "B") + cursor[11:]
+        refused = pair.client.post(url, json={"query": first % f', after: "{flipped}"'})
+        bodies.append(refused.content)
+    assert bodies[0] == bodies[2], difference(orjson.loads(bodies[0]), orjson.loads(bodies[2]))
+    assert bodies[1] == bodies[3]
+    assert b"BAD_USER_INPUT" in bodies[1]
+    assert b'"hasNextPage":true' in bodies[0]
+    # A cursor no server made, through a variable: graphql-core's on both.
+    answers_as_graphql_core(pair, _scroll_query(', after: "bm90LWEtY3Vyc29y"'))

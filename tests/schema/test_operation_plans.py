@@ -290,6 +290,9 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
         """{ _entities(representations: [{__typename: "User", id: "u"}]) { ... on User {
              recommendations { items { itemId } } }
              ... on User { recommendations { items { score } } } } }""",
+        # A list that scrolls: pageInfo selected, or after given (resolvers.scroll).
+        "{ popularItems(numResults: 3) { items { itemId } pageInfo { hasNextPage } } }",
+        '{ popularItems(numResults: 3, after: "x") { items { itemId } } }',
         # A fragment on the union; a field under items the plans lack.
         """{ _entities(representations: [{__typename: "User", id: "u"}]) {
              ... on _Entity { __typename } } }""",

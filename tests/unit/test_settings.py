@@ -19,6 +19,19 @@ def test_demo_config_loads_with_defaults_per_field() -> None:
     assert not settings.use_cases["similarItems"].is_recommender
 
 
+def test_pagination_defaults_and_its_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert (settings.pagination.window, settings.pagination.ttl) == (100, 1800.0)
+    assert settings.pagination.secret is None
+    monkeypatch.setenv("SUBGRAPH_PAGINATION__SECRET", "shared-by-replicas")
+    secret = load_settings().pagination.secret
+    assert secret is not None
+    assert secret.get_secret_value() == "shared-by-replicas"
+    assert "shared-by-replicas" not in repr(load_settings().pagination)
+
+
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUBGRAPH_BACKEND", "personalize")
     monkeypatch.setenv("SUBGRAPH_PERSONALIZE__READ_TIMEOUT", "0.5")
@@ -58,6 +71,13 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ('[federation]\nversion = "3.0"', "a version Strawberry supports: 2.0, "),
         ('[local]\nengine_url = "http://127.0.0.1:1/path"', "engine URL"),
         ('[events]\noutbox = "disk"', "events.outbox"),
+        ("[pagination]\nwindow = 501", "pagination.window"),
+        ("[pagination]\nttl = 0", "pagination.ttl"),
+        (
+            '[use_cases.x]\narn = "arn:aws:personalize:us-east-1:1:recommender/r"\n'
+            'field = "recommendations"\ninput = "user"\npage_window = 0',
+            "page_window",
+        ),
         ("[events]\nmax_in_flight = 0", "events.max_in_flight"),
     ],
 )
