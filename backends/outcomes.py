@@ -9,6 +9,7 @@ import asyncio
 
 from domain.errors import (
     CircuitOpen,
+    CursorExpired,
     DeadlineSpent,
     EventsNotStored,
     EventsQueueFull,
@@ -43,6 +44,7 @@ OUTCOMES: dict[type[SubgraphError], str] = {
     CircuitOpen: "circuit_open",
     EventsQueueFull: "events_queue_full",
     EventsNotStored: "events_not_stored",
+    CursorExpired: "cursor_expired",
 }
 
 

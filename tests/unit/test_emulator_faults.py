@@ -419,6 +419,7 @@ async def test_the_request_log_shows_when_each_call_arrived_and_was_answered(
     assert len(recent) == 4
     together, after = recent[:3], recent[3]
     for entry in recent:
-        assert entry["answered"] - entry["arrived"] >= 0.15, entry
+        # asyncio may end a sleep up to its clock's resolution early (149.7 ms seen here).
+        assert entry["answered"] - entry["arrived"] >= 0.15 - 0.005, entry
     assert max(e["arrived"] for e in together) < min(e["answered"] for e in together)
     assert after["arrived"] >= max(e["answered"] for e in together)
