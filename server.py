@@ -38,6 +38,7 @@ from backends.store import open_store
 from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
+from observability.endpoint import EndpointCollector, EndpointHealth
 from observability.logs import configure_logging, log_config
 from observability.metrics import BreakerCollector, EventsCollector, OperationMetrics
 from observability.operations import OperationObserver
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry.register(
         BreakerCollector({name: case.arn for name, case in settings.use_cases.items()}, breakers)
     )
-    readiness = Readiness(settings.observability.ready_ttl)
+    readiness = Readiness()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -164,7 +165,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 events = EventsCollector(app.state.events)
                 registry.register(events)
                 stack.callback(registry.unregister, events)
-            _open_readiness(readiness, settings, backend)
+            await _watch_endpoint(stack, registry, settings, backend)
+            readiness.opened()
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
             log.info(
@@ -201,7 +203,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        verdict = await readiness.verdict()
+        verdict = readiness.verdict()
         if verdict.ready:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": verdict.reason}, status_code=503)
@@ -250,15 +252,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def _open_readiness(
-    readiness: Readiness, settings: Settings, backend: RecommendationBackend
+async def _watch_endpoint(
+    stack: AsyncExitStack,
+    registry: CollectorRegistry,
+    settings: Settings,
+    backend: RecommendationBackend,
 ) -> None:
-    """Ready now (local engine), or while the Personalize endpoint takes connections."""
+    """For Personalize: the endpoint's reachability in /metrics and the logs, checked
+    every `ready_ttl` while the app runs (not /readyz: observability/endpoint.py)."""
     target = getattr(backend, "target", None)
     if settings.backend != "personalize" or target is None:
-        readiness.opened()
         return
-    readiness.opened(*personalize_check(target, settings.personalize.connect_timeout))
+    if target.credentials is None:
+        log.warning("no AWS credentials were found: Personalize calls fail, fallbacks answer")
+    check = personalize_check(target, settings.personalize.connect_timeout)
+    health = EndpointHealth(check, settings.observability.ready_ttl)
+    await health.refresh()
+    collector = EndpointCollector(health)
+    registry.register(collector)
+    stack.callback(registry.unregister, collector)
+    await stack.enter_async_context(health.watching())
 
 
 def _drain_on_sigterm(readiness: Readiness) -> None:

@@ -276,7 +276,8 @@ class ObservabilitySettings(_Section):
     # every replica to match one user's spans across them; unset, each process draws a
     # random one (hashes then match within a process only).
     id_salt: SecretStr | None = None
-    # How long /readyz reuses its last check of the Personalize endpoint.
+    # How often the Personalize endpoint's reachability is checked (a TCP connect) for
+    # /metrics and the logs; /readyz does not depend on it.
     ready_ttl: float = Field(default=5.0, ge=0, le=300)
 
 
