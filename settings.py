@@ -181,6 +181,16 @@ class LimitsSettings(_Section):
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
 
 
+class MemorySettings(_Section):
+    """What caches keyed by client text may hold: the parsed documents (schema/compiled/)."""
+
+    # Bytes, estimated from above, that parsed documents may hold in all (least recently
+    # used dropped first), and the most one document may hold to be kept at all: a
+    # larger one is parsed and validated for its own request, every time.
+    documents_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    document_max_bytes: int = Field(default=256 * 1024, ge=0, le=1024**3)
+
+
 class BreakerSettings(_Section):
     """A circuit breaker per ARN: pause calls after repeated failures, then probe."""
 
@@ -546,6 +556,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     local: LocalSettings = LocalSettings()
     limits: LimitsSettings = LimitsSettings()
+    memory: MemorySettings = MemorySettings()
     events: EventsSettings = EventsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
