@@ -312,6 +312,8 @@ class CacheSettings(_Section):
     redis_timeout: float = Field(default=0.1, gt=0, le=5)
     # The memory backend's bound: least recently used answers go first.
     max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    # ...and its bound in bytes: requests carry client text (ids, context, filter values).
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=0, le=64 * 1024**3)
     # Every Redis key starts with this; change it to drop every cached answer at once.
     key_prefix: str = "personalize-subgraph:"
 
