@@ -23,6 +23,8 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from schema.graphql_core_internals import unlink_tokens
+
 # Bytes charged per lexical token: the Token, its Location and its share of the syntax
 # tree's nodes (measured with tracemalloc at 320-650 per token, the first ones dearest;
 # tests/schema/test_document_budget.py holds the estimate above the measure).
@@ -145,13 +147,12 @@ class DocumentCache(SchemaExtension):
                 # Strawberry skips parsing when a document is already there.
                 context.graphql_document = self._entry.document
         yield
-        if (
-            self._entry is None
-            and query is not None
-            and context.graphql_document is not None
-            and self._store.keeps(query)
-        ):
-            self._entry = self._store.put(query, context.graphql_document)
+        document = context.graphql_document
+        if self._entry is None and document is not None:
+            # Parsed now: its tokens must go with it, not wait for the cyclic collector.
+            unlink_tokens(document)
+            if query is not None and self._store.keeps(query):
+                self._entry = self._store.put(query, document)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context

@@ -120,3 +120,33 @@ async def test_long_aliases_are_not_kept_by_the_list_builders(backend: LocalBack
     for _ in range(2):  # the second time through the compiled path
         assert alias.encode() in await answer(schema, settings, backend, query)
     assert compile_items.cache_info().currsize == kept
+
+
+async def test_a_dropped_document_leaves_its_tokens_to_reference_counting(
+    backend: LocalBackend,
+) -> None:
+    # graphql-core links tokens both ways; a comment's token holds a copy of the comment.
+    # Left as a cycle, a document the cache dropped waited for a full collection, which
+    # after start-up came rarely: about 1 MB per dropped document of a long comment.
+    settings = with_memory(documents_bytes=100_000, document_max_bytes=100_000)
+    schema = build_schema(settings)
+    store = store_of(schema)
+    # Each costs over 60 KB: the budget keeps one.
+    first, second = (f"{QUERY} # {n}\n#" + "c" * 30_000 for n in range(2))
+    assert b'"item-' in await answer(schema, settings, backend, first)
+    assert list(store.entries) == [first]
+    # Validating a document leaves a cycle of graphql-core's holding it: gone now.
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        assert b'"item-' in await answer(schema, settings, backend, second)
+        assert list(store.entries) == [second]
+        gc.collect()
+        comments = [
+            o for o in gc.garbage if type(o).__name__ == "Token" and o.kind.value == "Comment"
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    # The first document's tokens went with it when the cache dropped it.
+    assert not comments
