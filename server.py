@@ -39,6 +39,7 @@ from backends.store import open_store
 from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
+from observability.endpoint import EndpointCollector, EndpointHealth
 from observability.logs import configure_logging, log_config
 from observability.metrics import (
     BreakerCollector,
@@ -201,7 +202,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         BreakerCollector({name: case.arn for name, case in settings.use_cases.items()}, breakers)
     )
     registry.register(RefusalsCollector(lambda: REFUSALS.totals, REFUSAL_CODES))
-    readiness = Readiness(settings.observability.ready_ttl)
+    readiness = Readiness()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,7 +229,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 events = EventsCollector(app.state.events)
                 registry.register(events)
                 stack.callback(registry.unregister, events)
-            _open_readiness(readiness, settings, backend)
+            await _watch_endpoint(stack, registry, settings, backend)
+            readiness.opened()
             stack.callback(readiness.drain)
             _drain_on_sigterm(readiness)
             log.info(
@@ -269,7 +271,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        verdict = await readiness.verdict()
+        verdict = readiness.verdict()
         if verdict.ready:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": verdict.reason}, status_code=503)
@@ -319,17 +321,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def _open_readiness(
-    readiness: Readiness, settings: Settings, backend: RecommendationBackend
+async def _watch_endpoint(
+    stack: AsyncExitStack,
+    registry: CollectorRegistry,
+    settings: Settings,
+    backend: RecommendationBackend,
 ) -> None:
-    """Ready now (engine in-process), or while the endpoint (Personalize, or the engine
-    process of WORKERS > 1) takes connections."""
+    """For Personalize: the endpoint's reachability in /metrics and the logs, checked
+    every `ready_ttl` while the app runs (not /readyz: observability/endpoint.py)."""
     target = getattr(backend, "target", None)
-    if target is None:  # the engine in-process
-        readiness.opened()
+    if settings.backend != "personalize" or target is None:
         return
-    # Personalize, or the engine process of WORKERS > 1 (the supervisor restarts it).
-    readiness.opened(*personalize_check(target, settings.personalize.connect_timeout))
+    if target.credentials is None:
+        log.warning("no AWS credentials were found: Personalize calls fail, fallbacks answer")
+    check = personalize_check(target, settings.personalize.connect_timeout)
+    health = EndpointHealth(check, settings.observability.ready_ttl)
+    await health.refresh()
+    collector = EndpointCollector(health)
+    registry.register(collector)
+    stack.callback(registry.unregister, collector)
+    await stack.enter_async_context(health.watching())
 
 
 def _drain_on_sigterm(readiness: Readiness) -> None:

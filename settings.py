@@ -204,6 +204,16 @@ class ConnectionSettings(_Section):
     max_connections: int = Field(default=1_000, ge=1, le=1_000_000)
 
 
+class MemorySettings(_Section):
+    """What caches keyed by client text may hold: the parsed documents (schema/compiled/)."""
+
+    # Bytes, estimated from above, that parsed documents may hold in all (least recently
+    # used dropped first), and the most one document may hold to be kept at all: a
+    # larger one is parsed and validated for its own request, every time.
+    documents_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    document_max_bytes: int = Field(default=256 * 1024, ge=0, le=1024**3)
+
+
 class BreakerSettings(_Section):
     """A circuit breaker per ARN: pause calls after repeated failures, then probe."""
 
@@ -299,7 +309,8 @@ class ObservabilitySettings(_Section):
     # every replica to match one user's spans across them; unset, each process draws a
     # random one (hashes then match within a process only).
     id_salt: SecretStr | None = None
-    # How long /readyz reuses its last check of the Personalize endpoint.
+    # How often the Personalize endpoint's reachability is checked (a TCP connect) for
+    # /metrics and the logs; /readyz does not depend on it.
     ready_ttl: float = Field(default=5.0, ge=0, le=300)
 
 
@@ -337,6 +348,8 @@ class CacheSettings(_Section):
     redis_timeout: float = Field(default=0.1, gt=0, le=5)
     # The memory backend's bound: least recently used answers go first.
     max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    # ...and its bound in bytes: requests carry client text (ids, context, filter values).
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=0, le=64 * 1024**3)
     # Every Redis key starts with this; change it to drop every cached answer at once.
     key_prefix: str = "personalize-subgraph:"
 
@@ -605,6 +618,7 @@ class Settings(BaseSettings):
     local: LocalSettings = LocalSettings()
     limits: LimitsSettings = LimitsSettings()
     connections: ConnectionSettings = ConnectionSettings()
+    memory: MemorySettings = MemorySettings()
     events: EventsSettings = EventsSettings()
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()

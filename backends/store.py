@@ -46,4 +46,4 @@ async def open_store(settings: CacheSettings) -> AsyncIterator[Store]:
         async with RedisStore.open(settings) as store:
             yield store
     else:
-        yield MemoryStore(settings.max_entries)
+        yield MemoryStore(settings.max_entries, settings.max_bytes)

@@ -1,15 +1,15 @@
 """Whether this process should get traffic: /readyz for load balancers and orchestrators.
 
-Ready means the backend is open (the local engine is built; for Personalize, credentials
-were resolved and the endpoint accepts a TCP connection) and the process is not
-shutting down. The endpoint check is a TCP connect, never a Personalize call (calls are
-billed); its answer is kept for `ttl` seconds and concurrent probes share one check.
+Ready means what this process controls: the configuration loaded, the backend open
+(the local engine built, the Personalize client made) and the process not shutting
+down. The Personalize endpoint's reachability is not part of it: every replica shares
+the endpoint, and the fallbacks answer while it is down. `tcp_check` is the cheap check
+(a TCP connect, never a billed call) that `observability.endpoint` reports in /metrics.
 """
 
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,21 +59,20 @@ def tcp_check(endpoint: str, timeout: float) -> Check:
 
 
 class Readiness:
-    """The process's readiness: not ready until `opened`, and never again once draining."""
+    """The process's readiness: not ready until `opened`, and never again once draining.
 
-    def __init__(self, ttl: float = 5.0) -> None:
-        self._ttl = ttl
-        self._check: Check | None = None
+    Only what this process controls: its configuration loaded, its backend (engine or
+    client) built, not shutting down. The Personalize endpoint's reachability is every
+    replica's alike and is not part of it (`observability.endpoint`).
+    """
+
+    def __init__(self) -> None:
         self._problem: str | None = "starting"
         self._draining = False
-        self._last: Verdict | None = None
-        self._checked_at = 0.0
-        self._pending: asyncio.Task[Verdict] | None = None
 
-    def opened(self, check: Check | None = None, problem: str | None = None) -> None:
-        """The backend is open; `check` (if any) is asked again every `ttl` seconds."""
-        self._check = check
-        self._problem = problem
+    def opened(self) -> None:
+        """The backend is open: ready from now on, until draining."""
+        self._problem = None
 
     def drain(self) -> None:
         """Shutting down: answer not ready from now on, so load balancers stop sending."""
@@ -83,32 +82,14 @@ class Readiness:
     def draining(self) -> bool:
         return self._draining
 
-    async def verdict(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self._draining:
             return Verdict(False, "shutting down")
         if self._problem is not None:
             return Verdict(False, self._problem)
-        if self._check is None:
-            return Verdict(True)
-        if self._last is not None and time.monotonic() - self._checked_at < self._ttl:
-            return self._last
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._run(self._check))
-        return await asyncio.shield(self._pending)
-
-    async def _run(self, check: Check) -> Verdict:
-        try:
-            verdict = await check()
-        finally:
-            self._pending = None
-        if self._last is not None and verdict.ready != self._last.ready:
-            log.warning("readiness changed: %s", "ready" if verdict.ready else verdict.reason)
-        self._last, self._checked_at = verdict, time.monotonic()
-        return verdict
+        return Verdict(True)
 
 
-def personalize_check(target: Target, connect_timeout: float) -> tuple[Check | None, str | None]:
-    """(check, problem) for the Personalize backend, from what the backend itself resolved."""
-    if target.credentials is None:
-        return None, "no AWS credentials were found"
-    return tcp_check(target.endpoint, connect_timeout), None
+def personalize_check(target: Target, connect_timeout: float) -> Check:
+    """The endpoint check for the Personalize backend (a TCP connect to its endpoint)."""
+    return tcp_check(target.endpoint, connect_timeout)

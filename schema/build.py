@@ -163,7 +163,10 @@ def build_schema(settings: Settings) -> SubgraphSchema:
 
     # Built once: the same rule classes every time keep the validation cache's key stable.
     rules = limit_rules(settings.limits) + introspection_rules(settings.server.introspection)
-    documents = DocumentStore()
+    documents = DocumentStore(
+        max_bytes=settings.memory.documents_bytes,
+        max_document_bytes=settings.memory.document_max_bytes,
+    )
     federation = settings.federation
     schema = SubgraphSchema(
         query=query,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLList,
@@ -117,3 +118,19 @@ def depends_on_variables(details: Sequence[Any]) -> bool:
     """Whether these field details are deferred or carry fragment variables (either makes
     what they collect depend on the operation's variables)."""
     return any(d.defer_usage is not None or d.fragment_variable_values for d in details)
+
+
+def unlink_tokens(document: DocumentNode) -> None:
+    """Make the document's token list singly linked: drop each token's `prev`.
+
+    graphql-core's lexer links tokens both ways, a reference cycle per document: a
+    document dropped by its last user goes only when the cyclic collector reaches its
+    tokens, and a comment's token holds a copy of the comment's text. After start-up
+    the collector's full collections are rare (server.py freezes the engine), so
+    documents of large comments piled up at ~1 MB each. Nothing reads `prev` once the
+    parser is done; without it the tokens go by reference counting with their document.
+    """
+    token = document.loc.start_token if document.loc is not None else None
+    while token is not None:
+        token.prev = None
+        token = token.next

@@ -37,8 +37,9 @@ Invariants (each held by code or a test, not by care):
   that parsed and validated clean are compiled), `DocumentCache` (where compiled
   operations are kept) and `OperationInfo` (the compiled path reports the operation's
   name and type to `Context.on_operation` itself).
-- Everything kept is bounded: documents by count in `DocumentStore`, per-node values by
-  `NodeMemo`, generated comprehensions by an LRU.
+- Everything kept is bounded: documents by count and by bytes in `DocumentStore`
+  (`memory` settings), per-node values by `NodeMemo` (and by their documents),
+  generated comprehensions by an LRU of short expressions.
 """
 
 from schema.compiled.path import CompiledPath

@@ -126,9 +126,28 @@ def _display(parts: list[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"{key!r}: {expression}" for key, expression in parts) + "}"
 
 
-@functools.lru_cache(maxsize=256)
+# Expressions kept by `compile_items`, and the longest one kept: response keys are the
+# client's aliases, of any length, so what the cache holds is bounded in bytes too
+# (256 x 8 KB of text, its code and its constants: a few MB). Longer ones are compiled
+# for their own operation only.
+COMPILED_ITEMS_MAX = 256
+COMPILED_EXPRESSION_MAX = 8 * 1024
+
+
+def items_builder(expression: str) -> ItemsBuilder:
+    """The builder of `expression`: shared by every operation, unless it is very long."""
+    if len(expression) > COMPILED_EXPRESSION_MAX:
+        return _compile(expression)
+    return compile_items(expression)
+
+
+@functools.lru_cache(maxsize=COMPILED_ITEMS_MAX)
 def compile_items(expression: str) -> ItemsBuilder:
     """One list comprehension per distinct selection, shared by every operation."""
+    return _compile(expression)
+
+
+def _compile(expression: str) -> ItemsBuilder:
     source = f"lambda items: [{expression} for i in items]"
     # The generated code may use only what it is given: no builtins beyond these two.
     names = {"__builtins__": {}, "float": float, "list": list}

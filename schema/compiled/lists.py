@@ -22,7 +22,13 @@ from graphql import (
     SelectionSetNode,
 )
 
-from schema.compiled.items import ItemNames, ItemsBuilder, compile_items, predicted_expression
+from schema.compiled.items import (
+    COMPILED_EXPRESSION_MAX,
+    ItemNames,
+    ItemsBuilder,
+    items_builder,
+    predicted_expression,
+)
 from schema.compiled.node_memo import NodeMemo
 from schema.graphql_core_internals import (
     FieldDetailsList,
@@ -97,8 +103,10 @@ class ItemListsExecutionContext(ListShortcutExecutionContext):
             build = shared[0]
         else:
             expression = predicted_expression(lists.names, predicted, details, self.plain_subfields)
-            build = None if expression is None else compile_items(expression)
-            if self._variable_free(details):
+            build = None if expression is None else items_builder(expression)
+            # A builder of very long aliases is not kept past its operation (items.py).
+            short = expression is None or len(expression) <= COMPILED_EXPRESSION_MAX
+            if short and self._variable_free(details):
                 lists.shared.put(predicted.name, nodes, build)
         self._builders[id(details)] = (details, build)
         return build

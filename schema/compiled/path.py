@@ -20,7 +20,7 @@ from domain.errors import ConfigurationError, SubgraphError
 from domain.request import RecommendationRequest
 from resolvers.context import Context
 from schema.compiled.direct import PlainField, plain_field
-from schema.compiled.documents import DocumentCache, DocumentStore
+from schema.compiled.documents import DocumentCache, DocumentStore, compiled_cost
 from schema.compiled.items import ItemNames
 from schema.compiled.planning import (
     CompiledOperation,
@@ -123,6 +123,7 @@ class CompiledPath:
                     "could not compile operation %r; graphql-core answers it", operation_name
                 )
                 compiled[operation_name] = None
+            self._documents.charge(query, entry, compiled_cost(query))
         found: CompiledOperation | None = compiled[operation_name]
         return found
 

@@ -7,7 +7,7 @@ from typing import Any
 from graphql import GraphQLObjectType, SelectionSetNode
 
 from resolvers.recommendations import RecommendationsView
-from schema.compiled.items import ItemNames, ItemsBuilder, compile_items, predicted_expression
+from schema.compiled.items import ItemNames, ItemsBuilder, items_builder, predicted_expression
 from schema.compiled.selections import TYPENAME, Declined, selected
 
 # Shows one field's answer: `Recommendations` as the response's dict.
@@ -36,7 +36,7 @@ def recommendations_renderer(
             expression = predicted_expression(names, predicted, below, _fields_of)
             if expression is None:
                 raise Declined
-            shown.append((key, _items(compile_items(expression))))
+            shown.append((key, _items(items_builder(expression))))
         else:
             raise Declined
 

@@ -2,7 +2,8 @@
 
 The traced subgraph runs on the direct Personalize path against the emulator and exports
 OTLP/HTTP to a small receiver started here (http.server on loopback), whose payloads are
-decoded with `opentelemetry-proto`. Another subgraph points at a port nothing listens on.
+decoded with `opentelemetry-proto`. Others point at a port nothing listens on, or at an
+emulator that stops and comes back.
 """
 
 import gzip
@@ -10,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -315,9 +317,78 @@ def test_ready_when_the_endpoint_answers(traced: Traced) -> None:
     assert response.status_code == 200
     assert response.json() == {"status": "ready"}
     assert httpx.get(f"{traced.subgraph.url}/healthz").status_code == 200
+    found = samples(traced.subgraph)
+    assert metric(found, "personalize_subgraph_personalize_endpoint_up") == 1
+    checked = metric(found, "personalize_subgraph_personalize_endpoint_checked_timestamp_seconds")
+    assert time.time() - 60 < checked <= time.time()
 
 
-def test_dead_endpoint_is_not_ready_and_opens_the_breaker(logs: Path) -> None:
+def endpoint_up(subgraph: Subgraph) -> float:
+    return metric(samples(subgraph), "personalize_subgraph_personalize_endpoint_up")
+
+
+def wait_for_endpoint(subgraph: Subgraph, up: float) -> None:
+    deadline = time.monotonic() + 10
+    while endpoint_up(subgraph) != up:
+        assert time.monotonic() < deadline, f"personalize_endpoint_up never became {up}"
+        time.sleep(0.05)
+
+
+def emulator_on(port: int, log: Path) -> Any:
+    return running(
+        python("-m", "local_personalize", "serve", "--host", "127.0.0.1", "--port", str(port)),
+        f"http://127.0.0.1:{port}/_emulator/health",
+        log,
+    )
+
+
+NEW_ARRIVALS = "{ popularItems(useCase: NEW_ARRIVALS, numResults: 3) { source items { itemId } } }"
+
+
+def test_an_unreachable_endpoint_keeps_readiness_and_shows_in_metrics(logs: Path) -> None:
+    # Readiness is what this process controls: every replica shares the endpoint, and a
+    # 503 here would take the whole fleet out of the load balancer while the fallbacks
+    # could answer. The endpoint's health is a gauge and log lines instead.
+    port, upstream = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "SUBGRAPH_SERVER__PORT": str(port),
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": f"http://127.0.0.1:{upstream}",
+        "SUBGRAPH_OBSERVABILITY__READY_TTL": "0.2",
+        "LOG_LEVEL": "INFO",
+    }
+    log = logs / "subgraph-endpoint-health.log"
+    emulator = ExitStack()
+    emulator.enter_context(emulator_on(upstream, logs / "emulator-down-up-1.log"))
+    with emulator, running(python("server.py"), f"{url}/healthz", log, env=env):
+        subgraph = Subgraph(url)
+        wait_for_endpoint(subgraph, 1)
+        assert httpx.get(f"{url}/readyz").status_code == 200
+
+        emulator.close()  # Personalize goes away
+        wait_for_endpoint(subgraph, 0)
+        response = httpx.get(f"{url}/readyz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ready"}
+        # The fallback chain answers: best sellers fail too, the static list stands in.
+        body = subgraph.query(NEW_ARRIVALS)
+        assert "errors" not in body
+        assert body["data"]["popularItems"]["source"] == "FALLBACK"
+        assert body["data"]["popularItems"]["items"][0] == {"itemId": "item-0001"}
+
+        with emulator_on(upstream, logs / "emulator-down-up-2.log"):  # and comes back
+            wait_for_endpoint(subgraph, 1)
+            assert httpx.get(f"{url}/readyz").status_code == 200
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    changes = [r for r in records if r["logger"] == "observability.endpoint"]
+    # Up, down, up again (and down once more when the second emulator stops first).
+    assert [r["level"] for r in changes][:3] == ["INFO", "WARNING", "INFO"]
+    assert "personalize endpoint down" in changes[1]["message"]
+
+
+def test_dead_endpoint_opens_the_breaker(logs: Path) -> None:
+
     port, dead = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -331,10 +402,9 @@ def test_dead_endpoint_is_not_ready_and_opens_the_breaker(logs: Path) -> None:
     log = logs / "subgraph-dead.log"
     with running(python("server.py"), f"{url}/healthz", log, env=env):
         subgraph = Subgraph(url)
-        response = httpx.get(f"{url}/readyz")
-        assert response.status_code == 503
-        assert response.json()["status"] == "unavailable"
-        assert "unreachable" in response.json()["reason"]
+        # Ready all the same: the endpoint's health is the metric's, not readiness's.
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        assert endpoint_up(subgraph) == 0
 
         body = httpx.post(
             f"{url}/graphql",

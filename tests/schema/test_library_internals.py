@@ -5,6 +5,7 @@ Every such access lives in `schema/strawberry_internals.py` or
 fails and its message names it, so the upgrade knows what to change and where.
 """
 
+import gc
 from typing import Any
 
 import pytest
@@ -193,3 +194,30 @@ def test_graphql_core_collect_subfields_and_field_details() -> None:
     access = "ExecutionContext.collect_subfields -> grouped_field_set / new_defer_usages"
     assert below is not None, _named(access)
     assert [(k, n) for k, n, _ in below] == [("items", "items")], _named(access)
+
+
+def test_unlink_tokens_leaves_no_token_cycle() -> None:
+    access = "graphql.language.ast.Token.prev/next (the lexer's doubly linked tokens)"
+    document = parse("{ a }\n# a comment the token copies\n")
+    assert document.loc is not None
+    second = document.loc.start_token.next
+    assert second is not None, _named(access)
+    assert second.prev is document.loc.start_token, _named(access)
+    core.unlink_tokens(document)
+    token: Any = document.loc.start_token
+    count = 0
+    while token is not None:
+        assert token.prev is None, _named(access)
+        token, count = token.next, count + 1
+    assert count == 6, _named(access)  # <SOF> { a } <comment> <EOF>
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        del document, second
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__name__ == "Token"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    # Freed by reference counting: nothing for the cyclic collector.
+    assert not left, _named(access)
