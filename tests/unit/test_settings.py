@@ -37,7 +37,7 @@ def test_carts_are_reranked_by_the_demos_ranking_unless_told_otherwise(
 ) -> None:
     assert load_settings().cart.rerank == "personalizedRanking"
     monkeypatch.setenv("SUBGRAPH_CART__RERANK", "similarItems")
-    with pytest.raises(ConfigurationError, match="cart.rerank: 'similarItems' is not a"):
+    with pytest.raises(ConfigurationError, match=r"cart\.rerank: 'similarItems' is not a"):
         load_settings()
 
 
