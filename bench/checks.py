@@ -7,10 +7,10 @@ them and exits 0 whatever they say.
 
 import math
 
+from bench.cart_workload import summary as cart_summary
 from bench.interleaved import LEAD_IN_PER_CLIENT
 from bench.page_workload import summary
 from bench.report import Report, fmt
-from bench.cart_workload import summary as cart_summary
 from bench.scroll_workload import summary as scroll_summary
 from bench.workloads import BATCH_WARM
 

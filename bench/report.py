@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from bench.cart_workload import cells_json as cart_cells_json
 from bench.interleaved import Round
 from bench.measurement import Cell
 from bench.page_workload import PageComparison, cells_json
-from bench.cart_workload import cells_json as cart_cells_json
 from bench.scroll_workload import cells_json as scroll_cells_json
 from bench.warm_config import WARM_CACHE_TTL
 from bench.workloads import BATCH_WARM, WORKLOADS

@@ -57,11 +57,11 @@ import orjson
 import uvloop
 
 from bench.answers import same_data, sample
+from bench.cart_workload import CART, CART_FIELDS
+from bench.cart_workload import round_line as cart_round_line
 from bench.checks import evaluate
 from bench.interleaved import ROUNDS, Round, interleaved_home
 from bench.measurement import drive, warm_up
-from bench.cart_workload import CART, CART_FIELDS
-from bench.cart_workload import round_line as cart_round_line
 from bench.page_workload import PAGE, compare_page, repeats, round_line
 from bench.page_workload import ROUNDS as PAGE_ROUNDS
 from bench.processes import (
