@@ -19,7 +19,8 @@ cart items, so any one seed with `n` other items fills the list on its own.
 
 Re-ranking. With a user and `cart.rerank` naming a ranking use case, the merged list
 (cut to `n`) is re-ranked for that user by GetPersonalizedRanking, one more call; the
-answer is the ranking's order and scores.
+answer is the ranking's order and scores. The filter and context go with the seeds'
+calls; the re-ranking gets the context only (its items are already filtered).
 
 What the answer carries. `recommendationId`: the ranking's when re-ranked, else null
 (a fusion of several recommendations has no one id to attribute events to). `source`:
