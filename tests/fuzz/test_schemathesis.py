@@ -1,9 +1,9 @@
 """Schemathesis' GraphQL fuzzing of the live /graphql endpoint (demo config, local engine).
 
 The schema is loaded from the running subgraph by introspection. Schemathesis generates
-queries for `popularItems`, `recommendationPage` and `_entities` (with inline fragments
-reaching `User.recommendations`, `User.rankedItems`, `Item.related` and both entities'
-`recommendationPage`), in positive mode (valid documents) and negative mode (one schema
+queries for `popularItems`, `recommendationPage`, `cartRecommendations` and `_entities`
+(with inline fragments reaching `User.recommendations`, `User.rankedItems`,
+`Item.related` and both entities' `recommendationPage`), in positive mode (valid documents) and negative mode (one schema
 violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
 repaired here (one field kept per `@oneOf` object) before they are sent.
 
@@ -71,7 +71,12 @@ def live_graphql_schema(local_subgraph: Subgraph) -> Any:
     loaded = schemathesis.graphql.from_url(f"{local_subgraph.url}/graphql")
     # `_entities` is hidden by default; it is how a gateway reaches the entity fields.
     return loaded.include(
-        name=["Query.popularItems", "Query.recommendationPage", "Query._entities"]
+        name=[
+            "Query.popularItems",
+            "Query.recommendationPage",
+            "Query.cartRecommendations",
+            "Query._entities",
+        ]
     )
 
 
