@@ -1,7 +1,11 @@
-"""Reciprocal-rank fusion of a cart's lists (resolvers.cart.fuse): the rule's edges."""
+"""A cart's plan and its reciprocal-rank fusion (resolvers.cart): the rules' edges."""
 
+import pytest
+
+from domain.errors import InvalidArgument
 from domain.result import ResultItem
-from resolvers.cart import FUSION_K, fuse
+from resolvers.cart import FUSION_K, fuse, plan_cart
+from settings import Settings, load_settings
 
 
 def items(*ids: str) -> tuple[ResultItem, ...]:
@@ -35,3 +39,34 @@ def test_seeds_and_repeats_are_left_out_and_the_best_occurrence_kept() -> None:
 
 def test_the_merge_is_cut_to_what_it_shows() -> None:
     assert [i.item_id for i in fuse(["s"], [items("a", "b", "c")], 2)] == ["a", "b"]
+
+
+def _with_metadata() -> Settings:
+    settings = load_settings()
+    case = settings.use_cases["similarItems"].model_copy(update={"metadata_columns": ("TITLE",)})
+    return settings.model_copy(update={"use_cases": {**settings.use_cases, "similarItems": case}})
+
+
+def _asked(settings: Settings, seeds: int, shows: int) -> set[int | None]:
+    planned = plan_cart(
+        settings,
+        item_ids=[f"item-{n:04d}" for n in range(seeds)],
+        user_id=None,
+        use_case=None,
+        num_results=shows,
+        filter=None,
+        context=None,
+    )
+    assert len(planned.requests) == seeds
+    return {r.num_results for r in planned.requests}
+
+
+def test_each_seed_over_fetches_by_the_carts_size_within_the_service_bounds() -> None:
+    settings = load_settings()
+    assert _asked(settings, 5, 25) == {30}
+    assert _asked(settings, 20, 490) == {500}
+    # A use case returning metadata: at most 50 items a call.
+    assert _asked(_with_metadata(), 5, 25) == {30}
+    assert _asked(_with_metadata(), 20, 40) == {50}
+    with pytest.raises(InvalidArgument, match="between 1 and 50 when item metadata"):
+        _asked(_with_metadata(), 2, 51)
