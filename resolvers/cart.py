@@ -84,6 +84,8 @@ class PlannedCart:
     shows: int
     # Set when the merge is re-ranked: the ranking request without its input list.
     rerank: RecommendationRequest | None = None
+    # Each seed's first index in `itemIds`, which its error names.
+    positions: tuple[int, ...] = ()
 
 
 def plan_cart(
@@ -99,7 +101,10 @@ def plan_cart(
     """Every seed's over-fetched request; raises InvalidArgument for a bad argument."""
     if not 1 <= len(item_ids) <= MAX_SEEDS:
         raise InvalidArgument(f"itemIds takes 1..{MAX_SEEDS} item ids, got {len(item_ids)}")
-    seeds = tuple(dict.fromkeys(check_id(i, "itemIds") for i in item_ids))
+    first: dict[str, int] = {}
+    for index, given_id in enumerate(item_ids):
+        first.setdefault(check_id(given_id, "itemIds"), index)
+    seeds = tuple(first)
     user = check_id(user_id, "userId") if given(user_id) else None
     name = use_case.value if isinstance(use_case, Enum) else None
     name = name or settings.default_use_case(ServedField.RELATED)
@@ -124,7 +129,8 @@ def plan_cart(
         )
         for seed in seeds
     )
-    return PlannedCart(seeds, requests, shows, _rerank(settings, user, context))
+    rerank = _rerank(settings, user, context)
+    return PlannedCart(seeds, requests, shows, rerank, tuple(first.values()))
 
 
 def _rerank(settings: Settings, user: str | None, context: Any) -> RecommendationRequest | None:
@@ -191,7 +197,7 @@ async def answer_cart(
     )
     views: list[RecommendationsView] = []
     failures: list[SeedFailed] = []
-    for index, (seed, outcome) in enumerate(zip(planned.seeds, settled, strict=True)):
+    for index, seed, outcome in zip(planned.positions, planned.seeds, settled, strict=True):
         if isinstance(outcome, BaseException):
             failures.append(_failure(f"itemIds[{index}] ({seed})", outcome))
         else:

@@ -156,12 +156,13 @@ def test_one_failing_seed_is_coded_while_the_others_answer(
     seeds = a_cart(subgraph)
     good = related(subgraph, [seeds[0], seeds[2]], 13)
     fresh_emulator.faults(rules=[{"match": {"itemId": seeds[1]}, "error": "InternalFailure"}])
-    body = cart(subgraph, seeds, ", numResults: 10")
+    # The first seed twice: the failed one is named by its index in itemIds.
+    body = cart(subgraph, [seeds[0], *seeds], ", numResults: 10")
     answer = body["data"]["cartRecommendations"]
     [error] = body["errors"]
     assert error["path"] == ["cartRecommendations"]
     assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
-    assert error["message"].startswith(f"itemIds[1] ({seeds[1]}): ")
+    assert error["message"].startswith(f"itemIds[2] ({seeds[1]}): ")
     # The merge of the other two, with every seed still left out.
     assert ids(answer) == reference_fusion(seeds, list(good.values()), 10)
 
