@@ -3,8 +3,8 @@
 The schema is loaded from the running subgraph by introspection. Schemathesis generates
 queries for `popularItems`, `recommendationPage`, `cartRecommendations` and `_entities`
 (with inline fragments reaching `User.recommendations`, `User.rankedItems`,
-`Item.related` and both entities' `recommendationPage`), in positive mode (valid documents) and negative mode (one schema
-violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
+`Item.related` and both entities' `recommendationPage`), in positive mode (valid
+documents) and negative mode (one schema violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
 repaired here (one field kept per `@oneOf` object) before they are sent.
 
 Schemathesis' own `not_a_server_error` check also fails on any GraphQL error, including a
