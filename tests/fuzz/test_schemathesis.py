@@ -4,8 +4,9 @@ The schema is loaded from the running subgraph by introspection. Schemathesis ge
 queries for `popularItems`, `recommendationPage`, `cartRecommendations` and `_entities`
 (with inline fragments reaching `User.recommendations`, `User.rankedItems`,
 `Item.related` and both entities' `recommendationPage`), in positive mode (valid
-documents) and negative mode (one schema violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
-repaired here (one field kept per `@oneOf` object) before they are sent.
+documents) and negative mode (one schema violation each). hypothesis-graphql does not
+know `@oneOf`, so positive documents are repaired here (one field kept per `@oneOf`
+object) before they are sent.
 
 Schemathesis' own `not_a_server_error` check also fails on any GraphQL error, including a
 correct BAD_USER_INPUT for numResults: 1000, so the checks here are ours: no 5xx, no
