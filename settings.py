@@ -327,6 +327,14 @@ class PaginationSettings(_Section):
     secret: SecretStr | None = None
 
 
+class CartSettings(_Section):
+    """cartRecommendations (resolvers/cart.py)."""
+
+    # A rankedItems use case that re-ranks a cart's merged list when a userId is given
+    # (one more call); unset, the merged order stands.
+    rerank: str | None = None
+
+
 # Values a Redis key prefix may hold: no spaces or control characters, which would make
 # keys awkward to inspect and to delete by pattern.
 _KEY_PREFIX = re.compile(r"[!-~]{0,100}")
@@ -623,6 +631,7 @@ class Settings(BaseSettings):
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
     pagination: PaginationSettings = PaginationSettings()
+    cart: CartSettings = CartSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
@@ -656,6 +665,11 @@ class Settings(BaseSettings):
         for name, case in self.use_cases.items():
             for other in case.fallback:
                 _check_fallback(name, case, other, self.use_cases.get(other))
+        rerank = self.use_cases.get(self.cart.rerank or "")
+        if self.cart.rerank is not None and (
+            rerank is None or rerank.field is not ServedField.RANKED_ITEMS
+        ):
+            raise ValueError(f"cart.rerank: {self.cart.rerank!r} is not a rankedItems use case")
         return self
 
     def use_cases_for(self, field: ServedField) -> dict[str, UseCaseSettings]:

@@ -7,6 +7,7 @@ them and exits 0 whatever they say.
 
 import math
 
+from bench.cart_workload import summary as cart_summary
 from bench.interleaved import LEAD_IN_PER_CLIENT
 from bench.page_workload import summary
 from bench.report import Report, fmt
@@ -217,4 +218,6 @@ def evaluate(report: Report) -> list[tuple[str, str]]:
         checks += [("INFO", line) for line in summary(report.page, c8, floor)]
     if report.scroll is not None:
         checks += [("INFO", line) for line in scroll_summary(report.scroll, c8)]
+    if report.cart is not None:
+        checks += [("INFO", line) for line in cart_summary(report.cart, c8)]
     return checks

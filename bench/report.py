@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from bench.cart_workload import cells_json as cart_cells_json
 from bench.interleaved import Round
 from bench.measurement import Cell
 from bench.page_workload import PageComparison, cells_json
@@ -60,6 +61,8 @@ class Report:
     page: PageComparison | None = None
     # The scroll workload (bench.scroll_workload): scroll, growing calls, bare home.
     scroll: PageComparison | None = None
+    # The cart workload (bench.cart_workload): a cart, its 5 related fields, bare home.
+    cart: PageComparison | None = None
 
     @property
     def check_concurrency(self) -> int:
@@ -242,6 +245,7 @@ class Report:
                 "home_p99_rounds": [r.summary() for r in self.home_rounds],
                 "page_cells": cells_json(self.page),
                 "scroll_cells": scroll_cells_json(self.scroll),
+                "cart_cells": cart_cells_json(self.cart),
                 "mismatches": self.mismatches,
             },
             option=orjson.OPT_INDENT_2,

@@ -57,6 +57,8 @@ import orjson
 import uvloop
 
 from bench.answers import same_data, sample
+from bench.cart_workload import CART, CART_FIELDS
+from bench.cart_workload import round_line as cart_round_line
 from bench.checks import evaluate
 from bench.interleaved import ROUNDS, Round, interleaved_home
 from bench.measurement import drive, warm_up
@@ -157,7 +159,7 @@ def _sanity_and_floors(report: Report, opts: Options, ours: Target, theirs: Targ
         if name == PAGE.name:
             _page_sanity(report, opts, ours)
             continue
-        if name == SCROLL.name:
+        if name in (SCROLL.name, CART.name):
             continue  # its answers are the service's own (cursors); its test proves them
         workload = WORKLOADS[name]
         difference = None
@@ -296,6 +298,28 @@ def _scroll(
     )
 
 
+def _cart(
+    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
+) -> None:
+    """The cart workload: a cart of 5 as one fused field, as 5 related fields, bare home."""
+    c8 = report.check_concurrency
+    report.cart = uvloop.run(
+        compare_page(
+            ours,
+            bare,
+            c8,
+            procs,
+            lambda done: print(cart_round_line(done, c8, PAGE_ROUNDS), flush=True),
+            seconds=opts.seconds,
+            max_queries=opts.max_queries,
+            delay_ms=opts.delay_ms,
+            emulator=backend.url,
+            emulator_pid=backend.pid,
+            sides=[(ours, CART), (ours, CART_FIELDS), (bare, HOME)],
+        )
+    )
+
+
 def _batch_warm(
     report: Report, opts: Options, logs: Path, theirs: Target, backend: _Backend
 ) -> None:
@@ -394,6 +418,8 @@ def run(opts: Options) -> Report:
             _page(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
         if SCROLL.name in opts.workloads:
             _scroll(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+        if CART.name in opts.workloads:
+            _cart(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
         bare.proc.terminate()
         bare.proc.wait(timeout=15)
         if any(name in opts.workloads for name in own_service):
@@ -417,7 +443,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, default=None, help="time per cell (default 3)")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated")
     parser.add_argument("--max-queries", type=int, default=None, help="count per cell (5000)")
-    names = [*WORKLOADS, PAGE.name, SCROLL.name]
+    names = [*WORKLOADS, PAGE.name, SCROLL.name, CART.name]
     parser.add_argument("--workloads", default=",".join(names), help=f"subset of {','.join(names)}")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s cells")
     parser.add_argument("--json", type=Path, default=None, help="also write every cell here")

@@ -1,7 +1,9 @@
 """What every resolver of one GraphQL request can reach."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from graphql import GraphQLError
 
 from backends.events import EventSender
 from loaders.recommendations import Loaders
@@ -22,3 +24,6 @@ class Context:
     on_operation: "Callable[[str | None, str | None], None] | None" = None
     # The process's scroll windows and cursors (`after`, `pageInfo`); None: no scrolling.
     scrolling: Scrolling | None = None
+    # Errors beside a field's data (a cart's failed seed): `schema.error_codes` adds them
+    # to the response's errors once the operation has run.
+    errors: list[GraphQLError] = field(default_factory=list)

@@ -6,6 +6,7 @@ from typing import Any
 import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 
+from resolvers.cart import MAX_SEEDS, cart_recommendations
 from resolvers.recommendations import (
     item_related,
     popular_items,
@@ -36,6 +37,14 @@ _NUM_RESULTS = "How many items, 1..500 (at most 50 when the use case returns ite
 _AFTER = (
     "A previous page's pageInfo.endCursor: the next numResults items of the same list, "
     "with no new call (README: infinite scroll)."
+)
+_CART_ITEMS = f"The cart: 1..{MAX_SEEDS} item ids (a repeated id counts once)."
+_CART = (
+    "What goes with a cart: one related call per cart item, all at once, merged by "
+    "reciprocal-rank fusion (score: the sum of 1 / (60 + rank) over the items' lists), "
+    "without the cart's items and with no item twice; with a userId and cart.rerank "
+    "configured, re-ranked for the user. A cart item whose call fails leaves the others' "
+    "merge, with its error beside the data (README: a cart's recommendations)."
 )
 _CONTEXT = "Contextual metadata for this request, for use cases trained with it."
 
@@ -158,6 +167,20 @@ def build_schema(settings: Settings) -> SubgraphSchema:
         description="Popular or trending items, optionally for a user.",
     )
     query_cls.recommendation_page = page.query(entities.recommendations)  # type: ignore[attr-defined]
+    if settings.use_cases_for(ServedField.RELATED):
+        query_cls.cart_recommendations = fields.field(  # type: ignore[attr-defined]
+            cart_recommendations,
+            name="cart_recommendations",
+            args=[
+                Arg("item_ids", list[strawberry.ID], description=_CART_ITEMS),
+                user_id,
+                *_args(inputs, ServedField.RELATED, num_results=False),
+                Arg("num_results", int | None, 25, _NUM_RESULTS),
+                *_filtering(inputs, promotion=False),
+            ],
+            returns=entities.recommendations | None,
+            description=_CART,
+        )
     query = strawberry.type(query_cls)
     mutation = _mutation() if settings.events.tracking_id is not None else None
 

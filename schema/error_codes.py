@@ -25,6 +25,11 @@ class ErrorCodes(SchemaExtension):
         yield
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
+        beside = getattr(self.execution_context.context, "errors", None)
+        if result is not None and beside:
+            # Errors a resolver reported beside its data (resolvers.cart), after the
+            # executor's own.
+            errors = result.errors = [*(errors or []), *beside]
         if result is not None and errors:
             result.errors = [coded(e, executed=self._executed) for e in errors]
 

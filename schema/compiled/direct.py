@@ -88,7 +88,8 @@ def _direct(field: PlainField, convert: ArgumentConverter) -> Callable[..., Awai
 def install_direct_resolvers(schema: Schema, fields: ResolverFields) -> int:
     """Let graphql-core call every plain field of `schema` directly; returns how many.
 
-    The functions read only `info.context`, which graphql-core's info has as well; no
+    The functions read only `info.context` (and a cart its `info.path`, whose `as_list`
+    both infos have), which graphql-core's info has as well; no
     input type here builds itself from `info` (`from_input`).
     """
     installed = 0

@@ -345,3 +345,30 @@ def test_a_product_page_through_the_gateway(supergraph: Supergraph) -> None:
     assert len(shown) == 12
     assert len(set(shown)) == 12
     assert all(entry["item"]["title"] for section in page for entry in section["items"])
+
+
+def test_a_cart_through_the_gateway(supergraph: Supergraph, fresh_emulator: Emulator) -> None:
+    """A cart of three, one of which fails: the others' merge, re-ranked for the user and
+    completed by the catalog, with the failed item's coded error passed on."""
+    naming = supergraph.naming
+    cart = ["item-0011", "item-0012", "item-0013"]
+    fresh_emulator.faults(rules=[{"match": {"itemId": cart[1]}, "error": "InternalFailure"}])
+    listed = ", ".join(f'"{i}"' for i in cart)
+    body = supergraph.query(
+        f'{{ cartRecommendations(itemIds: [{listed}], userId: "user-0007", numResults: 6)'
+        f" {{ recommendationId source items {{ itemId item {{ {naming.key} title }} }} }} }}"
+    )
+    answer = body["data"]["cartRecommendations"]
+    shown = [entry["itemId"] for entry in answer["items"]]
+    assert len(shown) == 6
+    assert len(set(shown)) == 6
+    assert not set(shown) & set(cart)
+    assert all(entry["item"]["title"] for entry in answer["items"])
+    assert answer["recommendationId"]  # the re-ranking's
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE", error
+    assert error["message"].startswith("itemIds[1] (item-0012): ")
+    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    [ranking] = [r["body"] for r in sent if "inputList" in r["body"]]
+    assert sorted(ranking["inputList"]) == sorted(shown)
+    assert ranking["userId"] == "user-0007"

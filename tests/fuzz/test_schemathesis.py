@@ -1,11 +1,12 @@
 """Schemathesis' GraphQL fuzzing of the live /graphql endpoint (demo config, local engine).
 
 The schema is loaded from the running subgraph by introspection. Schemathesis generates
-queries for `popularItems`, `recommendationPage` and `_entities` (with inline fragments
-reaching `User.recommendations`, `User.rankedItems`, `Item.related` and both entities'
-`recommendationPage`), in positive mode (valid documents) and negative mode (one schema
-violation each). hypothesis-graphql does not know `@oneOf`, so positive documents are
-repaired here (one field kept per `@oneOf` object) before they are sent.
+queries for `popularItems`, `recommendationPage`, `cartRecommendations` and `_entities`
+(with inline fragments reaching `User.recommendations`, `User.rankedItems`,
+`Item.related` and both entities' `recommendationPage`), in positive mode (valid
+documents) and negative mode (one schema violation each). hypothesis-graphql does not
+know `@oneOf`, so positive documents are repaired here (one field kept per `@oneOf`
+object) before they are sent.
 
 Schemathesis' own `not_a_server_error` check also fails on any GraphQL error, including a
 correct BAD_USER_INPUT for numResults: 1000, so the checks here are ours: no 5xx, no
@@ -71,7 +72,12 @@ def live_graphql_schema(local_subgraph: Subgraph) -> Any:
     loaded = schemathesis.graphql.from_url(f"{local_subgraph.url}/graphql")
     # `_entities` is hidden by default; it is how a gateway reaches the entity fields.
     return loaded.include(
-        name=["Query.popularItems", "Query.recommendationPage", "Query._entities"]
+        name=[
+            "Query.popularItems",
+            "Query.recommendationPage",
+            "Query.cartRecommendations",
+            "Query._entities",
+        ]
     )
 
 

@@ -475,3 +475,56 @@ def test_later_pages_and_refused_cursors_answer_as_graphql_core(pair: Pair) -> N
     assert b'"hasNextPage":true' in bodies[0]
     # A cursor no server made, through a variable: graphql-core's on both.
     answers_as_graphql_core(pair, _scroll_query(', after: "bm90LWEtY3Vyc29y"'))
+
+
+# cartRecommendations is not of the compiled path's shape either (one call per cart
+# item, fused after they all settle, errors beside the data): the shipped app declines
+# it, and its graphql-core must answer as the reference does, beside fields the
+# compiled path would take, with a failing seed, a re-ranked cart, a fallen-back seed
+# and refused carts.
+CART_SELECTION = (
+    "{ __typename recommendationId source items { itemId score promotionName reasons"
+    " item { __typename id } metadata { key value } } }"
+)
+CARTS = {
+    "a cart and a failing seed": (
+        f'{{ cart: cartRecommendations(itemIds: ["item-0001", "{FAILING_ITEM}", "item-0002",'
+        f' "item-0001"], numResults: 8) {CART_SELECTION}'
+        f" popularItems(numResults: 3) {{ items {{ itemId }} }} }}",
+        ["UPSTREAM_UNAVAILABLE"],
+    ),
+    "re-ranked, fallen back and refused": (
+        '{ mine: cartRecommendations(itemIds: ["item-0003", "item-0004"], userId: "user-0051",'
+        f" numResults: 6) {CART_SELECTION}"
+        f' viewed: cartRecommendations(itemIds: ["item-0005"], userId: "{NOT_FOUND_USER}",'
+        f" useCase: CUSTOMERS_WHO_VIEWED, numResults: 4) {CART_SELECTION}"
+        " empty: cartRecommendations(itemIds: []) { source }"
+        ' anonymous: cartRecommendations(itemIds: ["item-0001"], useCase: CUSTOMERS_WHO_VIEWED)'
+        " { source } }",
+        # The unknown user's re-ranking fails: the merged order stands, with its error.
+        ["BAD_USER_INPUT", "BAD_USER_INPUT", "NOT_CONFIGURED"],
+    ),
+    "every seed failing": (
+        f'{{ cartRecommendations(itemIds: ["{FAILING_ITEM}"], userId: "user-0052")'
+        f" {CART_SELECTION} popularItems(numResults: 2) {{ source }} }}",
+        ["UPSTREAM_UNAVAILABLE"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CARTS))
+def test_a_cart_answers_as_graphql_core(pair: Pair, name: str) -> None:
+    query, expected = CARTS[name]
+    answers_as_graphql_core(pair, query)
+    raw = pair.client.post(pair.reference, json={"query": query}).content
+    body = orjson.loads(raw)
+    # Not vacuous: each answer holds what it was drawn up to show.
+    assert sorted(e["extensions"]["code"] for e in body.get("errors", [])) == expected, body
+    data = body["data"]
+    if name == "a cart and a failing seed":
+        assert len(data["cart"]["items"]) == 8
+    elif name == "re-ranked, fallen back and refused":
+        assert data["mine"]["recommendationId"] is not None
+        assert data["viewed"]["source"] == "FALLBACK"
+    else:
+        assert data["cartRecommendations"] is None

@@ -234,6 +234,7 @@ def test_every_personalize_field_gets_a_direct_resolver() -> None:
         "User.recommendationPage",
         "Item.recommendationPage",
         "Query.recommendationPage",
+        "Query.cartRecommendations",
     }
     # The reference schema keeps Strawberry's resolvers.
     general = build_schema(graphql_core_only(settings))

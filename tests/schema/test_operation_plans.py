@@ -293,6 +293,9 @@ async def test_bad_input_is_left_to_graphql_core_before_anything_is_called(
         # A list that scrolls: pageInfo selected, or after given (resolvers.scroll).
         "{ popularItems(numResults: 3) { items { itemId } pageInfo { hasNextPage } } }",
         '{ popularItems(numResults: 3, after: "x") { items { itemId } } }',
+        # A cart: one call per item, fused after (resolvers.cart).
+        '{ cartRecommendations(itemIds: ["i", "j"]) { items { itemId } } }',
+        '{ popularItems { source } cartRecommendations(itemIds: ["i"]) { source } }',
         # A fragment on the union; a field under items the plans lack.
         """{ _entities(representations: [{__typename: "User", id: "u"}]) {
              ... on _Entity { __typename } } }""",

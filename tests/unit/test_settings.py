@@ -32,6 +32,15 @@ def test_pagination_defaults_and_its_secret_from_the_environment(
     assert "shared-by-replicas" not in repr(load_settings().pagination)
 
 
+def test_carts_are_reranked_by_the_demos_ranking_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().cart.rerank == "personalizedRanking"
+    monkeypatch.setenv("SUBGRAPH_CART__RERANK", "similarItems")
+    with pytest.raises(ConfigurationError, match=r"cart\.rerank: 'similarItems' is not a"):
+        load_settings()
+
+
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUBGRAPH_BACKEND", "personalize")
     monkeypatch.setenv("SUBGRAPH_PERSONALIZE__READ_TIMEOUT", "0.5")
@@ -79,6 +88,12 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
             "page_window",
         ),
         ("[events]\nmax_in_flight = 0", "events.max_in_flight"),
+        ('[cart]\nrerank = "nothing"', "cart.rerank: 'nothing' is not a rankedItems use case"),
+        (
+            '[use_cases.x]\narn = "arn:aws:personalize:us-east-1:1:campaign/c"\n'
+            'field = "related"\ninput = "item"\n[cart]\nrerank = "x"',
+            "cart.rerank: 'x' is not a rankedItems",
+        ),
     ],
 )
 def test_mistakes_are_one_clear_line(
