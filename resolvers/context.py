@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from backends.events import EventSender
 from loaders.recommendations import Loaders
+from resolvers.experiments import ExperimentCounts
 from resolvers.scroll import Scrolling
 from settings import Settings
 
@@ -22,3 +23,5 @@ class Context:
     on_operation: "Callable[[str | None, str | None], None] | None" = None
     # The process's scroll windows and cursors (`after`, `pageInfo`); None: no scrolling.
     scrolling: Scrolling | None = None
+    # Where experiment exposures and attributed events are counted; None: nowhere.
+    experiments: ExperimentCounts | None = None

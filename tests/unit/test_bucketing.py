@@ -81,5 +81,5 @@ def test_points_lie_in_the_unit_interval_and_cuts_are_exact() -> None:
     assert variant_index(0.4999, [1, 1]) == 0
     assert variant_index(0.5, [1, 1]) == 1
     assert variant_index(0.9999999, [3, 0]) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive sum"):
         variant_index(0.1, [0, 0])
