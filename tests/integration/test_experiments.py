@@ -2,6 +2,7 @@
 /metrics, eventAttributionSource arriving at Personalize (the emulator), fallbacks that
 still count, and a switched-off experiment."""
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from domain.experiments import assign
 from local_personalize.resources import DEMO_TRACKING_ID
 from settings import DEMO_CONFIG
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
+from tests.servers import python
 
 PICKS = """query Picks($reps: [_Any!]!) { _entities(representations: $reps) {
   ... on User { id recommendations(experiment: HOME_HERO, numResults: 5) {
@@ -235,3 +237,27 @@ def test_a_switched_off_experiment_answers_with_its_control_and_counts_nothing(
         assert user["off"]["items"] == user["control"]["items"]
     assert exposures(configured, "OFF", "control") == 0
     assert exposures(configured, "OFF", "other") == 0
+
+
+def test_the_readout_reads_a_running_subgraph(tracked: Subgraph) -> None:
+    answers = picks(tracked, [f"user-{n:04d}" for n in range(300, 340)])
+    for answer in answers:
+        shown = answer["recommendations"]
+        event = {
+            "eventType": "click",
+            "itemId": shown["items"][0]["itemId"],
+            "attributionSource": shown["attributionSource"],
+        }
+        tracked.query(RECORD, {"user": answer["id"], "session": "s", "events": [event]})
+    done = subprocess.run(
+        [*python("-m", "observability.readout"), "--metrics", f"{tracked.url}/metrics"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("experiment HOME_HERO:")
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    for variant in ("control", "campaign"):
+        assert float(rows[variant][1]) == exposures(tracked, "HOME_HERO", variant)
+        assert float(rows[variant][2]) == attributed(tracked, f"HOME_HERO:{variant}", "click")

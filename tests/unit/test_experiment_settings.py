@@ -43,7 +43,7 @@ def _variants(**variants: str) -> str:
         (_variants(a='use_case = "bestSellers"\nfilter = "byCategory"'), "without parameters"),
         (_variants(a='use_case = "bestSellers"\npromotion = "p"'), "go together"),
         (_variants(**{"a-b": 'use_case = "bestSellers"'}), "not a GraphQL name"),
-        ("[experiments.E]\nsalt = \"s\"", "experiments.E.variants: Field required"),
+        ('[experiments.E]\nsalt = "s"', "experiments.E.variants: Field required"),
     ],
 )
 def test_experiment_mistakes_fail_at_start_up(
