@@ -710,10 +710,12 @@ class Settings(BaseSettings):
             _check_experiment(self, name, experiment)
         return self
 
-    def experiment_field(self, name: str) -> ServedField:
-        """The field an experiment serves: its variants' use cases'."""
-        first = self.experiments[name].variants.values()
-        return self.use_cases[next(iter(first)).use_case].field
+    def experiment_field(self, name: str) -> ServedField | None:
+        """The field an experiment serves: its variants' use cases' (None when a copy
+        made without validation lacks them)."""
+        first = next(iter(self.experiments[name].variants.values()))
+        case = self.use_cases.get(first.use_case)
+        return None if case is None else case.field
 
     def experiments_for(self, field: ServedField) -> list[str]:
         """The experiments serving `field`, in configuration order."""
