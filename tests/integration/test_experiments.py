@@ -261,3 +261,60 @@ def test_the_readout_reads_a_running_subgraph(tracked: Subgraph) -> None:
     for variant in ("control", "campaign"):
         assert float(rows[variant][1]) == exposures(tracked, "HOME_HERO", variant)
         assert float(rows[variant][2]) == attributed(tracked, f"HOME_HERO:{variant}", "click")
+
+
+def test_page_sections_take_experiments(configured: Subgraph) -> None:
+    user = "user-0011"
+    variant = ["control", "campaign"][assign("HOME_HERO", "2026-12", user, [50, 50])]
+    before = exposures(configured, "HOME_HERO", variant)
+    body = configured.query(
+        f'{{ _entities(representations: [{{__typename: "User", id: "{user}"}}]) {{'
+        " ... on User { recommendationPage(sections: [{experiment: HOME_HERO, numResults: 4},"
+        " {useCase: BEST_SELLERS, numResults: 4}]) { source experiment { name variant }"
+        " attributionSource items { itemId } } } } }"
+    )
+    assert "errors" not in body, body
+    page = body["data"]["_entities"][0]["recommendationPage"]
+    assert page[0]["experiment"] == {"name": "HOME_HERO", "variant": variant}
+    assert page[0]["attributionSource"] == f"HOME_HERO:{variant}"
+    assert page[1]["experiment"] is None
+    assert page[1]["attributionSource"] is None
+    shown = [i["itemId"] for section in page for i in section["items"]]
+    assert len(shown) == len(set(shown)) == 8
+    assert exposures(configured, "HOME_HERO", variant) - before == 1
+    # The variant's use case answers the section, as the field asked for it would.
+    direct = configured.query(
+        f'{{ _entities(representations: [{{__typename: "User", id: "{user}"}}]) {{'
+        " ... on User { recommendations(experiment: HOME_HERO, numResults: 4)"
+        " { items { itemId } } } } }"
+    )
+    assert page[0]["items"] == direct["data"]["_entities"][0]["recommendations"]["items"]
+
+
+def test_anonymous_page_sections_bucket_by_session_and_refusals_are_coded(
+    configured: Subgraph,
+) -> None:
+    session = "page-session-3"
+    variant = ["control", "fresh"][assign("NEW_ARRIVALS", "x", session, [1, 1])]
+    body = configured.query(
+        f'{{ recommendationPage(sessionId: "{session}", sections: ['
+        "{experiment: NEW_ARRIVALS, numResults: 3},"
+        " {experiment: NEW_ARRIVALS, useCase: MOST_VIEWED}, {numResults: 3}])"
+        " { experiment { variant } items { itemId } } }"
+    )
+    page = body["data"]["recommendationPage"]
+    assert page[0]["experiment"] == {"variant": variant}
+    assert page[1] is None
+    assert page[2] is None
+    errors = {tuple(e["path"]): e for e in body["errors"]}
+    assert errors[("recommendationPage", 1)]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not both" in errors[("recommendationPage", 1)]["message"]
+    assert "give useCase or experiment" in errors[("recommendationPage", 2)]["message"]
+    # Neither a user nor a session: that section is refused, the others answer.
+    body = configured.query(
+        "{ recommendationPage(sections: [{experiment: NEW_ARRIVALS}, {useCase: MOST_VIEWED,"
+        " numResults: 2}]) { items { itemId } } }"
+    )
+    assert body["data"]["recommendationPage"][0] is None
+    assert len(body["data"]["recommendationPage"][1]["items"]) == 2
+    assert "sessionId" in body["errors"][0]["message"]
