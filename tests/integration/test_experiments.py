@@ -79,9 +79,12 @@ def tracked(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
 
 
 @pytest.fixture(scope="module")
-def configured(logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Subgraph]:
-    """The demo on the embedded engine with two more experiments: one switched off, and
-    one whose treatment (newArrivals, not deployed) always falls back."""
+def configured(
+    logs: Path, tmp_path_factory: pytest.TempPathFactory, emulator: Emulator
+) -> Iterator[Subgraph]:
+    """The demo against the emulator with more experiments: one switched off, one whose
+    treatment (newArrivals, not deployed) always falls back, one on `related` whose
+    treatment has a filter."""
     extra = """
 [experiments.OFF]
 enabled = false
@@ -98,10 +101,28 @@ use_case = "bestSellers"
 [experiments.NEW_ARRIVALS.variants.fresh]
 use_case = "newArrivals"
 attribution_source = "arrivals-v1"
+
+[experiments.RELATED_TEST]
+[experiments.RELATED_TEST.variants.similar]
+use_case = "similarItems"
+weight = 0.5
+[experiments.RELATED_TEST.variants.viewed]
+use_case = "customersWhoViewed"
+weight = 0.5
+filter = "excludePurchased"
 """
     path = tmp_path_factory.mktemp("experiments") / "config.toml"
     path.write_text(DEMO_CONFIG.read_text() + extra)
-    yield from start_subgraph(logs, "subgraph-experiments-config", {"SUBGRAPH_CONFIG": str(path)})
+    yield from start_subgraph(
+        logs,
+        "subgraph-experiments-config",
+        {
+            "SUBGRAPH_CONFIG": str(path),
+            "SUBGRAPH_BACKEND": "personalize",
+            "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
+            "SUBGRAPH_CACHE__ENABLED": "false",
+        },
+    )
 
 
 USERS = [f"user-{n:04d}" for n in range(1, 201)]
@@ -209,7 +230,7 @@ def test_an_anonymous_session_is_bucketed_and_a_failing_variant_still_counts(
             assert answer["source"] == "FALLBACK"
             assert answer["attributionSource"] == "arrivals-v1"
         else:
-            assert answer["source"] == "LOCAL"
+            assert answer["source"] == "PERSONALIZE"
             assert answer["attributionSource"] == "NEW_ARRIVALS:control"
         assert exposures(configured, "NEW_ARRIVALS", variant) - before == 1
         seen.add(variant)
@@ -318,3 +339,33 @@ def test_anonymous_page_sections_bucket_by_session_and_refusals_are_coded(
     assert body["data"]["recommendationPage"][0] is None
     assert len(body["data"]["recommendationPage"][1]["items"]) == 2
     assert "sessionId" in body["errors"][0]["message"]
+
+
+def test_related_takes_an_experiment_with_a_variant_filter(
+    configured: Subgraph, fresh_emulator: Emulator
+) -> None:
+    query = """query Related($user: ID) {
+      _entities(representations: [{__typename: "Item", id: "item-0042"}]) {
+        ... on Item { related(experiment: RELATED_TEST, userId: $user, numResults: 4) {
+          experiment { variant } attributionSource items { itemId } } } } }"""
+    seen = set()
+    for n in range(1, 13):
+        user = f"user-{n:04d}"
+        variant = ["similar", "viewed"][assign("RELATED_TEST", "", user, [0.5, 0.5])]
+        body = configured.query(query, {"user": user})
+        assert "errors" not in body, body
+        answer = body["data"]["_entities"][0]["related"]
+        assert answer["experiment"] == {"variant": variant}
+        assert answer["attributionSource"] == f"RELATED_TEST:{variant}"
+        assert len(answer["items"]) == 4
+        # The variant's use case answers, with its filter (the query gave none).
+        sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"][-1]
+        arn = sent["body"].get("recommenderArn") or sent["body"].get("campaignArn")
+        if variant == "viewed":
+            assert arn.endswith("recommender/customers-who-viewed-x")
+            assert sent["body"]["filterArn"].endswith("filter/exclude-purchased")
+        else:
+            assert arn.endswith("campaign/sims")
+            assert "filterArn" not in sent["body"]
+        seen.add(variant)
+    assert seen == {"similar", "viewed"}
