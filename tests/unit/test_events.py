@@ -392,7 +392,8 @@ async def test_attribution_sources_are_recorded_and_shown(
         ],
     )
     assert engine.events.attributed == {"HOME_HERO:campaign": {"click": 2}}
-    shown = httpx.get(f"{base_url}/_emulator/events").json()
+    async with httpx.AsyncClient() as client:
+        shown = (await client.get(f"{base_url}/_emulator/events")).json()
     assert [e["eventAttributionSource"] for e in shown["events"]] == [
         "HOME_HERO:campaign",
         "HOME_HERO:campaign",
