@@ -675,6 +675,7 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = ObservabilitySettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
+    # `[experiments.NAME]`: A/B tests between use cases of one field (README: Experiments).
     experiments: dict[str, ExperimentSettings] = Field(default_factory=dict)
 
     @classmethod
