@@ -7,7 +7,10 @@ its 95 % interval, and the difference to the control with its interval.
 It reads the counters of a running subgraph's /metrics
 (`personalize_subgraph_experiment_exposures_total`, `..._attributed_events_total`;
 `observability.experiments`); `--metrics-file` reads a saved scrape instead. With
-several workers or replicas, sum their scrapes first (or read Prometheus).
+`--engine URL` (the emulator or engine process, `python -m local_personalize serve`)
+the events come from what the engine itself recorded by attribution source, as
+Personalize's metric attributions would report them; the exposures still come from
+/metrics. With several workers or replicas, sum their scrapes first (or read Prometheus).
 
 The statistics, for a rate x / n (events of the chosen type per exposure):
 
@@ -26,6 +29,7 @@ the configuration (SUBGRAPH_CONFIG; `--control` overrides), else one named "cont
 """
 
 import argparse
+import json
 import math
 import sys
 import urllib.request
@@ -70,8 +74,11 @@ class Variant:
     events: dict[str, float] = field(default_factory=dict)
 
 
-def read_counts(text: str) -> dict[str, list[Variant]]:
-    """Experiment -> its variants (in the order scraped), from a /metrics text."""
+def read_counts(
+    text: str, engine_events: dict[str, dict[str, float]] | None = None
+) -> dict[str, list[Variant]]:
+    """Experiment -> its variants (in the order scraped), from a /metrics text; the
+    events by source and type from `engine_events` instead, when given."""
     experiments: dict[str, list[Variant]] = {}
     by_source: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
@@ -88,6 +95,8 @@ def read_counts(text: str) -> dict[str, list[Variant]]:
                 types = by_source.setdefault(labels["source"], {})
                 kind = labels["event_type"]
                 types[kind] = types.get(kind, 0.0) + sample.value
+    if engine_events is not None:
+        by_source = engine_events
     for variants in experiments.values():
         for variant in variants:
             variant.events = dict(sorted(by_source.get(variant.source, {}).items()))
@@ -154,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--metrics", help="a running subgraph's /metrics URL")
     where.add_argument("--metrics-file", help="a saved /metrics scrape")
+    parser.add_argument("--engine", help="events from this engine's /_emulator/events")
     parser.add_argument("--event-type", default="click", help="the event the rate counts")
     parser.add_argument("--experiment", help="only this experiment")
     parser.add_argument("--control", help="the control variant (default: the configured one)")
@@ -165,10 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             with open(args.metrics_file, encoding="utf-8") as file:
                 text = file.read()
+        engine_events = None
+        if args.engine is not None:
+            url = f"{args.engine.rstrip('/')}/_emulator/events"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                engine_events = json.loads(response.read())["attributed"]
     except OSError as exc:
-        print(f"readout: cannot read the metrics: {exc}", file=sys.stderr)
+        print(f"readout: cannot read the counts: {exc}", file=sys.stderr)
         return 2
-    experiments = read_counts(text)
+    experiments = read_counts(text, engine_events)
     if args.experiment is not None:
         experiments = {k: v for k, v in experiments.items() if k == args.experiment}
     if not experiments:

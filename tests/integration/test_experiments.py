@@ -369,3 +369,36 @@ def test_related_takes_an_experiment_with_a_variant_filter(
             assert "filterArn" not in sent["body"]
         seen.add(variant)
     assert seen == {"similar", "viewed"}
+
+
+def test_the_readout_takes_events_from_the_engine(
+    tracked: Subgraph, fresh_emulator: Emulator
+) -> None:
+    """`--engine`: the events as the engine behind the emulator recorded them (what
+    Personalize's metric attributions would report), the exposures from /metrics."""
+    answers = picks(tracked, [f"user-{n:04d}" for n in range(400, 420)])
+    clicks: dict[str, int] = {}
+    for answer in answers:
+        shown = answer["recommendations"]
+        source = shown["attributionSource"]
+        event = {"eventType": "click", "itemId": shown["items"][0]["itemId"]}
+        events = [{**event, "attributionSource": source}] * 2
+        tracked.query(RECORD, {"user": answer["id"], "session": "s", "events": events})
+        clicks[source] = clicks.get(source, 0) + 2
+    done = subprocess.run(
+        [
+            *python("-m", "observability.readout"),
+            "--metrics",
+            f"{tracked.url}/metrics",
+            "--engine",
+            fresh_emulator.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    for variant in ("control", "campaign"):
+        # The emulator was reset for this test: only this test's clicks are there.
+        assert float(rows[variant][2]) == clicks[f"HOME_HERO:{variant}"]
+        assert float(rows[variant][2]) <= attributed(tracked, f"HOME_HERO:{variant}", "click")

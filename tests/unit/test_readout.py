@@ -97,4 +97,4 @@ def test_the_command_prints_a_saved_scrape(tmp_path: Path) -> None:
         text=True,
     )
     assert missing.returncode == 2
-    assert "cannot read the metrics" in missing.stderr
+    assert "cannot read the counts" in missing.stderr
