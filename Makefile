@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # has the default). `make serve WORKERS=4` still reaches server.py: make exports the
 # variables given on its command line.
 
-.PHONY: serve test soak bench bench-libraries lint format emulator dead-letters schema check-supergraph clean
+.PHONY: serve test soak bench bench-libraries lint format emulator dead-letters readout schema check-supergraph clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -37,6 +37,9 @@ emulator: .venv/.synced  ## the Personalize Runtime emulator on http://127.0.0.1
 
 dead-letters: .venv/.synced  ## event batches Personalize refused for good (CONFIG=file.toml; ARGS=--requeue)
 	$(RUN) python -m backends.outbox dead-letters $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
+
+readout: .venv/.synced  ## an experiment's readout from /metrics (METRICS=url, default make serve's; ARGS=--event-type purchase)
+	$(RUN) python -m observability.readout --metrics $${METRICS:-http://127.0.0.1:4001/metrics} $(ARGS)
 
 test: .venv/.synced node_modules/.installed
 	$(RUN) pytest

@@ -40,6 +40,7 @@ from domain.errors import ConfigurationError
 from loaders.recommendations import operation_loaders
 from observability.call_metrics import CallMetrics
 from observability.endpoint import EndpointCollector, EndpointHealth
+from observability.experiments import ExperimentMetrics
 from observability.logs import configure_logging, log_config
 from observability.metrics import (
     BreakerCollector,
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry = _registry()
     metrics = CallMetrics(registry, settings.use_cases)
     operations = OperationMetrics(registry)
+    experiments = ExperimentMetrics(registry, settings)
     # State only (no I/O, no event loop): made with the app, so its collector has it.
     breakers = Breakers(settings.breaker)
     registry.register(
@@ -265,6 +267,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events=request.app.state.events,
             on_operation=on_operation,
             scrolling=request.app.state.scrolling,
+            experiments=experiments,
         )
 
     async def healthz(request: Request) -> Response:

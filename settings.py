@@ -558,6 +558,69 @@ class FilterSettings(_Section):
         return value
 
 
+# botocore's model (personalize-events): EventAttributionSource, at most 1,024.
+ATTRIBUTION_SOURCE = re.compile(r"[\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*", re.ASCII)
+
+
+def check_attribution_source(value: str) -> str:
+    if len(value) > 1024 or not ATTRIBUTION_SOURCE.fullmatch(value):
+        raise ValueError("an attribution source is 1..1024 printable ASCII, not all spaces")
+    return value
+
+
+class VariantSettings(_Section):
+    """One arm of an experiment: a use case, its share, and how its events are attributed."""
+
+    use_case: str
+    weight: float = Field(default=1.0, ge=0)
+    # A configured filter without parameters, and a promotion drawing from one; each
+    # applies when the query gives none of its own.
+    filter: str | None = None
+    promotion: str | None = None
+    promotion_filter: str | None = None
+    promotion_percent: int = Field(default=10, ge=1, le=100)
+    # Sent back as PutEvents' eventAttributionSource; unset, "<experiment>:<variant>".
+    attribution_source: str | None = None
+
+    @field_validator("attribution_source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        return None if value is None else check_attribution_source(value)
+
+    @field_validator("promotion")
+    @classmethod
+    def _promotion(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}", value):
+            raise ValueError("a promotion name is 1..63 of [a-zA-Z0-9_-], starting alphanumeric")
+        return value
+
+
+class ExperimentSettings(_Section):
+    """`[experiments.NAME]`: variants in order (the first is the control), by weight."""
+
+    enabled: bool = True
+    salt: str = ""
+    variants: dict[str, VariantSettings]
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, VariantSettings]) -> dict[str, VariantSettings]:
+        if not value or not any(v.weight > 0 for v in value.values()):
+            raise ValueError("an experiment needs variants, at least one with a weight above 0")
+        for name in value:
+            if not _GRAPHQL_NAME.fullmatch(name):
+                raise ValueError(f"variant {name!r} is not a GraphQL name")
+        return value
+
+    @property
+    def control(self) -> str:
+        return next(iter(self.variants))
+
+    def source(self, experiment: str, variant: str) -> str:
+        """The attribution source of a variant's answers and events."""
+        return self.variants[variant].attribution_source or f"{experiment}:{variant}"
+
+
 # Beyond this, run more replicas: every worker holds its own engine, pool and cache.
 MAX_WORKERS = 64
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -635,6 +698,8 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = ObservabilitySettings()
     use_cases: dict[str, UseCaseSettings] = Field(default_factory=dict)
     filters: dict[str, FilterSettings] = Field(default_factory=dict)
+    # `[experiments.NAME]`: A/B tests between use cases of one field (README: Experiments).
+    experiments: dict[str, ExperimentSettings] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -648,7 +713,7 @@ class Settings(BaseSettings):
         # The TOML file arrives as init values; the environment overrides it.
         return (env_settings, init_settings)
 
-    @field_validator("use_cases", "filters")
+    @field_validator("use_cases", "filters", "experiments")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -670,7 +735,20 @@ class Settings(BaseSettings):
             rerank is None or rerank.field is not ServedField.RANKED_ITEMS
         ):
             raise ValueError(f"cart.rerank: {self.cart.rerank!r} is not a rankedItems use case")
+        for name, experiment in self.experiments.items():
+            _check_experiment(self, name, experiment)
         return self
+
+    def experiment_field(self, name: str) -> ServedField | None:
+        """The field an experiment serves: its variants' use cases' (None when a copy
+        made without validation lacks them)."""
+        first = next(iter(self.experiments[name].variants.values()))
+        case = self.use_cases.get(first.use_case)
+        return None if case is None else case.field
+
+    def experiments_for(self, field: ServedField) -> list[str]:
+        """The experiments serving `field`, in configuration order."""
+        return [n for n in self.experiments if self.experiment_field(n) is field]
 
     def use_cases_for(self, field: ServedField) -> dict[str, UseCaseSettings]:
         """The use cases serving `field`, in configuration order."""
@@ -705,6 +783,33 @@ def _check_fallback(
         raise ValueError(f"{where}: rankedItems use cases fall back only to each other")
     if target.input not in _IDS[case.input]:
         raise ValueError(f"{where}: {other} needs input {target.input}, which {name} lacks")
+
+
+_EXPERIMENT_FIELDS = (ServedField.RECOMMENDATIONS, ServedField.RELATED, ServedField.POPULAR_ITEMS)
+
+
+def _check_experiment(settings: Settings, name: str, experiment: ExperimentSettings) -> None:
+    fields = set()
+    for variant, arm in experiment.variants.items():
+        where = f"experiments.{name}.variants.{variant}"
+        case = settings.use_cases.get(arm.use_case)
+        if case is None:
+            raise ValueError(f"{where}.use_case: {arm.use_case!r} is not a configured use case")
+        fields.add(case.field)
+        for key in ("filter", "promotion_filter"):
+            chosen = getattr(arm, key)
+            spec = settings.filters.get(chosen) if chosen is not None else None
+            if chosen is not None and (spec is None or spec.params):
+                raise ValueError(f"{where}.{key}: {chosen!r} is not a filter without parameters")
+        if (arm.promotion is None) != (arm.promotion_filter is None):
+            raise ValueError(f"{where}: promotion and promotion_filter go together")
+        check_attribution_source(experiment.source(name, variant))
+    if len(fields) > 1 or not fields <= set(_EXPERIMENT_FIELDS):
+        served = ", ".join(sorted(f.value for f in fields))
+        raise ValueError(
+            f"experiments.{name}: variants must serve one of recommendations, related, "
+            f"popularItems, the same for all (got {served})"
+        )
 
 
 def load_settings() -> Settings:

@@ -354,6 +354,10 @@ def create_app(
                     "sessionId": body.get("sessionId"),
                     "eventId": event.get("eventId"),
                     "itemId": event.get("itemId"),
+                    "eventType": event.get("eventType"),
+                    "eventAttributionSource": (event.get("metricAttribution") or {}).get(
+                        "eventAttributionSource"
+                    ),
                 }
             )
         return {}
@@ -365,7 +369,8 @@ def create_app(
         return _json(200, {"requests": list(state.recent)})
 
     async def received(request: Request) -> Response:
-        return _json(200, {"events": list(state.received)})
+        # `attributed`: every event the engine recorded, by attribution source and type.
+        return _json(200, {"events": list(state.received), "attributed": engine.events.attributed})
 
     async def reset(request: Request) -> Response:
         state.reset()

@@ -67,6 +67,9 @@ class EventStore:
         self._sessions: dict[str, deque[_Recorded]] = {}
         self._histories: dict[str, UserHistory] = {}
         self.counts = self._zero_counts()
+        # Events per metric attribution source and event type, as Personalize's metric
+        # attributions report them (events without a source are not here).
+        self.attributed: dict[str, dict[str, int]] = {}
 
     @staticmethod
     def _zero_counts() -> dict[str, int]:
@@ -85,6 +88,7 @@ class EventStore:
         self._sessions.clear()
         self._histories.clear()
         self.counts = self._zero_counts()
+        self.attributed = {}
 
     def record(self, request: PutEventsRequest) -> None:
         """Add a validated PutEvents request's events to its user (or its session)."""
@@ -93,6 +97,9 @@ class EventStore:
         counts["received"] += len(request.events)
         recorded: list[_Recorded] = []
         for event in request.events:
+            if event.attribution_source is not None:
+                types = self.attributed.setdefault(event.attribution_source, {})
+                types[event.event_type] = types.get(event.event_type, 0) + 1
             if event.item_id is None:
                 counts["withoutItem"] += 1
                 continue

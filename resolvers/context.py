@@ -7,6 +7,7 @@ from graphql import GraphQLError
 
 from backends.events import EventSender
 from loaders.recommendations import Loaders
+from resolvers.experiments import ExperimentCounts
 from resolvers.scroll import Scrolling
 from settings import Settings
 
@@ -27,3 +28,5 @@ class Context:
     # Errors beside a field's data (a cart's failed seed): `schema.error_codes` adds them
     # to the response's errors once the operation has run.
     errors: list[GraphQLError] = field(default_factory=list)
+    # Where experiment exposures and attributed events are counted; None: nowhere.
+    experiments: ExperimentCounts | None = None

@@ -2,7 +2,9 @@
 
 botocore's model (personalize-events 2018-03-22, PutEvents): sessionId and userId
 1..256 characters; 1..10 events; eventType 1..256; itemId 1..256; properties a JSON
-string of 1..1,024; recommendationId 1..40; impression 1..25 ids of 1..256. Nothing is
+string of 1..1,024; recommendationId 1..40; impression 1..25 ids of 1..256;
+metricAttribution.eventAttributionSource 1..1,024 printable ASCII (not all spaces),
+the `attributionSource` of the list acted on (README: Experiments). Nothing is
 queued unless every event passes. Its documentation also reserves some `properties`
 keys. A batch Personalize still refuses while the call waits is reported to the client.
 """
@@ -18,6 +20,7 @@ import strawberry
 
 from domain.errors import InvalidArgument, NotConfigured
 from resolvers.arguments import given
+from settings import ATTRIBUTION_SOURCE
 
 
 class Event(Protocol):
@@ -39,6 +42,8 @@ class Event(Protocol):
     def impression(self) -> Sequence[str] | None: ...
     @property
     def event_id(self) -> str | None: ...
+    @property
+    def attribution_source(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ MAX_ID = 256
 MAX_PROPERTIES = 1024
 MAX_RECOMMENDATION_ID = 40
 MAX_IMPRESSION = 25
+MAX_ATTRIBUTION_SOURCE = 1024
 # PutEvents' documentation: these may not be `properties` keys (compared ignoring case).
 RESERVED_PROPERTIES = frozenset(
     {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
@@ -108,6 +114,15 @@ def _event(event: Event, where: str) -> dict[str, Any]:
         ]
     if given(event.event_id):
         wire["eventId"] = _text(event.event_id, f"{where}.eventId", MAX_ID)
+    source = event.attribution_source
+    if given(source):
+        text = str(source)
+        if len(text) > MAX_ATTRIBUTION_SOURCE or not ATTRIBUTION_SOURCE.fullmatch(text):
+            raise InvalidArgument(
+                f"{where}.attributionSource must be 1..{MAX_ATTRIBUTION_SOURCE} printable "
+                "ASCII characters, not all spaces"
+            )
+        wire["metricAttribution"] = {"eventAttributionSource": text}
     return wire
 
 
@@ -137,4 +152,11 @@ async def record_events(
         raise NotConfigured("no event tracker is configured")
     params = put_events_params(tracking_id, user_id, session_id, events)
     delivered = await context.events.record(params)
+    if context.experiments is not None:
+        for event in params["eventList"]:
+            attribution = event.get("metricAttribution")
+            if attribution is not None:
+                context.experiments.attributed(
+                    attribution["eventAttributionSource"], event["eventType"]
+                )
     return EventsRecorded(accepted=len(events), delivered=delivered)

@@ -29,7 +29,6 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -49,6 +48,7 @@ from resolvers.arguments import (
 )
 from resolvers.context import Context
 from resolvers.cursors import Cursor
+from resolvers.experiments import Assignment, assignment, variant_arguments
 from resolvers.recommendations import (
     RecommendationsView,
     answered,
@@ -82,6 +82,8 @@ class PlannedSection:
     # request before the window) and, on a later page, the cursor it goes on from.
     question: RecommendationRequest | None = None
     after: str | None = None
+    # Set when the section asked for an experiment: its variant.
+    variant: Assignment | None = None
 
 
 def _needs_item(case_input: Input) -> bool:
@@ -128,10 +130,25 @@ def _section(
     graph: dict[str, str],
     earlier: int,
     scrolling: bool = False,
+    unit: str | None = None,
 ) -> PlannedSection:
     """A section's request, asking for what it shows plus the `earlier` sections' items."""
-    chosen: Enum = section.use_case
-    name = str(chosen.value)
+    experiment: Any = getattr(section, "experiment", None)
+    variant = None
+    chosen: Any
+    filter, promotion = section.filter, section.promotion
+    if given(experiment):
+        if given(section.use_case):
+            raise InvalidArgument("give useCase or experiment, not both")
+        variant = assignment(settings, str(experiment.value), unit)
+        chosen = variant.use_case
+        args = variant_arguments(settings, {"filter": filter, "promotion": promotion}, variant)
+        filter, promotion = args["filter"], args["promotion"]
+    elif not given(section.use_case):
+        raise InvalidArgument("give useCase or experiment")
+    else:
+        chosen = section.use_case
+    name = chosen if isinstance(chosen, str) else str(chosen.value)
     case = settings.use_cases[name]
     if case.field is ServedField.RANKED_ITEMS:
         return _ranking(settings, name, section, user_id, graph)
@@ -153,9 +170,9 @@ def _section(
         user_id=user_id,
         item_id=item_id,
         num_results=shown,
-        filter=section.filter,
+        filter=filter,
         context=section.context,
-        promotion=section.promotion,
+        promotion=promotion,
         from_graph=graph,
     )
     cap = MAX_RESULTS_WITH_METADATA if case.metadata_columns else MAX_RESULTS
@@ -168,9 +185,10 @@ def _section(
             shown,
             question=request,
             after=str(after) if given(after) else None,
+            variant=variant,
         )
     asked = min(shown + earlier, cap)
-    return PlannedSection(dataclasses.replace(request, num_results=asked), shown)
+    return PlannedSection(dataclasses.replace(request, num_results=asked), shown, variant=variant)
 
 
 def plan_page(
@@ -181,6 +199,7 @@ def plan_page(
     item_id: str | None,
     graph: dict[str, str] | None = None,
     scrolling: bool = False,
+    session_id: str | None = None,
 ) -> list[PlannedSection | InvalidArgument]:
     """Every section's call, or why it is refused (the whole page is refused when the
     number of sections is out of bounds)."""
@@ -201,6 +220,7 @@ def plan_page(
                 graph=graph or {},
                 earlier=earlier,
                 scrolling=scrolling,
+                unit=user_id if user_id is not None else session_id,
             )
         except InvalidArgument as exc:
             planned.append(InvalidArgument(f"sections[{index}]: {exc}"))
@@ -295,11 +315,35 @@ async def answer_page(
         await asyncio.gather(*calls, return_exceptions=True)
     )
     outcomes = [p if isinstance(p, InvalidArgument) else settled.pop(0) for p in planned]
-    return deduplicated(planned, outcomes, scrolling)
+    return _with_variants(context, planned, deduplicated(planned, outcomes, scrolling))
+
+
+def _with_variants(
+    context: Context,
+    planned: Sequence[PlannedSection | InvalidArgument],
+    page: list[RecommendationsView | Exception],
+) -> list[RecommendationsView | Exception]:
+    """Sections that asked for an experiment: counted as exposures, and say which variant."""
+    out: list[RecommendationsView | Exception] = []
+    for plan, view in zip(planned, page, strict=True):
+        chosen = plan.variant if isinstance(plan, PlannedSection) else None
+        if chosen is not None:
+            if chosen.attribution_source is not None and context.experiments is not None:
+                context.experiments.exposed(chosen.view.name, chosen.view.variant)
+            if isinstance(view, RecommendationsView):
+                view = dataclasses.replace(
+                    view, experiment=chosen.view, attribution_source=chosen.attribution_source
+                )
+        out.append(view)
+    return out
 
 
 def _user(value: Any) -> str | None:
     return check_id(value, "userId") if given(value) else None
+
+
+def _session(value: Any) -> str | None:
+    return check_id(value, "sessionId") if given(value) else None
 
 
 async def user_page(
@@ -321,7 +365,12 @@ async def user_page(
 
 
 async def item_page(
-    root: Any, info: strawberry.Info, *, sections: Sequence[Any], user_id: Any = None
+    root: Any,
+    info: strawberry.Info,
+    *,
+    sections: Sequence[Any],
+    user_id: Any = None,
+    session_id: Any = None,
 ) -> list[RecommendationsView | Exception]:
     """Item.recommendationPage: a product page, its item seeding item use cases."""
     context: Context = info.context
@@ -333,12 +382,18 @@ async def item_page(
         user_id=_user(user_id),
         item_id=item_id,
         scrolling=selects(info, PAGE_INFO),
+        session_id=_session(session_id),
     )
     return await answer_page(context, planned)
 
 
 async def query_page(
-    root: Any, info: strawberry.Info, *, sections: Sequence[Any], user_id: Any = None
+    root: Any,
+    info: strawberry.Info,
+    *,
+    sections: Sequence[Any],
+    user_id: Any = None,
+    session_id: Any = None,
 ) -> list[RecommendationsView | Exception]:
     """Query.recommendationPage: an anonymous page, or a user's by userId."""
     context: Context = info.context
@@ -348,5 +403,6 @@ async def query_page(
         user_id=_user(user_id),
         item_id=None,
         scrolling=selects(info, PAGE_INFO),
+        session_id=_session(session_id),
     )
     return await answer_page(context, planned)

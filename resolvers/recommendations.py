@@ -27,6 +27,13 @@ from resolvers.arguments import (
     resolve_promotion,
 )
 from resolvers.context import Context
+from resolvers.experiments import (
+    ExperimentView,
+    assignment,
+    experiment_name,
+    unit_of,
+    variant_arguments,
+)
 from resolvers.fallback import fallback
 from resolvers.scroll import (
     PageInfoView,
@@ -49,10 +56,17 @@ class RecommendationsView:
     source: Source
     # Set when the list scrolls (`resolvers.scroll`): its cursor and whether more follow.
     page_info: PageInfoView | None = None
+    # Set when the field asked for an experiment (`resolvers.experiments`).
+    experiment: ExperimentView | None = None
+    attribution_source: str | None = None
 
 
 def _use_case(settings: Settings, field: ServedField, chosen: Any) -> tuple[str, UseCaseSettings]:
-    name = chosen.value if isinstance(chosen, Enum) else settings.default_use_case(field)
+    if isinstance(chosen, Enum):
+        name: str | None = chosen.value
+    else:
+        # A variant's use case (resolvers.experiments) arrives by name.
+        name = chosen if isinstance(chosen, str) else settings.default_use_case(field)
     if name is None:
         raise NotConfigured(f"no use case is configured for {field.value}")
     return name, settings.use_cases[name]
@@ -175,6 +189,12 @@ def user_ranked_items_request(
 # Builds a field's request from its parent object, the settings and its converted
 # arguments, without awaiting anything.
 RequestBuilder = Callable[[Any, Settings, dict[str, Any]], RecommendationRequest]
+# The id an experiment buckets on (user, else sessionId), from parent, settings and args.
+UnitReader = Callable[[Any, Settings, dict[str, Any]], str | None]
+
+
+def _no_unit(root: Any, settings: Settings, args: dict[str, Any]) -> str | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +207,33 @@ class PersonalizeResolver:
     """
 
     build: RequestBuilder
+    unit: UnitReader = _no_unit
 
     async def __call__(self, root: Any, info: strawberry.Info, **args: Any) -> RecommendationsView:
-        request = self.build(root, info.context.settings, args)
+        context: Context = info.context
+        settings = context.settings
+        experiment = experiment_name(args)
+        if experiment is None:
+            return await self._answer(root, info, args)
+        chosen = assignment(settings, experiment, self.unit(root, settings, args))
+        args = variant_arguments(settings, args, chosen)
+        request = self.build(root, settings, args)
+        if chosen.attribution_source is not None and context.experiments is not None:
+            context.experiments.exposed(experiment, chosen.view.variant)
+        view = await self._answer(root, info, args, request)
+        return dataclasses.replace(
+            view, experiment=chosen.view, attribution_source=chosen.attribution_source
+        )
+
+    async def _answer(
+        self,
+        root: Any,
+        info: strawberry.Info,
+        args: dict[str, Any],
+        request: RecommendationRequest | None = None,
+    ) -> RecommendationsView:
+        if request is None:
+            request = self.build(root, info.context.settings, args)
         after = args.get("after")
         if request.operation is Operation.GET_RECOMMENDATIONS and scrolls(info, after):
             return await _scroll(info, request, after)
@@ -217,9 +261,17 @@ async def _scroll(
     return RecommendationsView(view.recommendation_id, page.items, view.source, page.page_info)
 
 
-user_recommendations = PersonalizeResolver(user_recommendations_request)
-item_related = PersonalizeResolver(item_related_request)
-popular_items = PersonalizeResolver(popular_items_request)
+def _user_unit(root: Any, settings: Settings, args: dict[str, Any]) -> str | None:
+    return unit_of(getattr(root, settings.federation.user_key), args)
+
+
+def _argument_unit(root: Any, settings: Settings, args: dict[str, Any]) -> str | None:
+    return unit_of(args.get("user_id"), args)
+
+
+user_recommendations = PersonalizeResolver(user_recommendations_request, _user_unit)
+item_related = PersonalizeResolver(item_related_request, _argument_unit)
+popular_items = PersonalizeResolver(popular_items_request, _argument_unit)
 user_ranked_items = PersonalizeResolver(user_ranked_items_request)
 
 

@@ -46,6 +46,11 @@ _CART = (
     "configured, re-ranked for the user. A cart item whose call fails leaves the others' "
     "merge, with its error beside the data (README: a cart's recommendations)."
 )
+_EXPERIMENT = (
+    "A configured experiment, in place of useCase: the user (or sessionId) is bucketed "
+    "into one of its variants (README: Experiments)."
+)
+_SESSION = "An anonymous visitor's session, bucketed by `experiment` when there is no userId."
 _CONTEXT = "Contextual metadata for this request, for use cases trained with it."
 
 
@@ -56,10 +61,19 @@ def _args(inputs: Inputs, field: ServedField, *, num_results: bool) -> list[Arg]
         args.append(
             Arg("use_case", enum | None, UNSET, "Which configured use case; omitted, the default.")
         )
+    experiment = inputs.experiment_enums[field]
+    if experiment is not None:
+        args.append(Arg("experiment", experiment | None, UNSET, _EXPERIMENT))
     if num_results:
         args.append(Arg("num_results", int | None, 25, _NUM_RESULTS))
         args.append(Arg("after", str | None, UNSET, _AFTER))
     return args
+
+
+def _session(inputs: Inputs, field: ServedField) -> list[Arg]:
+    if inputs.experiment_enums[field] is None:
+        return []
+    return [Arg("session_id", strawberry.ID | None, UNSET, _SESSION)]
 
 
 def _filtering(inputs: Inputs, *, promotion: bool) -> list[Arg]:
@@ -144,6 +158,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
                 args=[
                     *_args(inputs, ServedField.RELATED, num_results=True),
                     user_id,
+                    *_session(inputs, ServedField.RELATED),
                     *_filtering(inputs, promotion=True),
                 ],
                 returns=recommendations | None,
@@ -161,6 +176,7 @@ def build_schema(settings: Settings) -> SubgraphSchema:
         args=[
             *_args(inputs, ServedField.POPULAR_ITEMS, num_results=True),
             user_id,
+            *_session(inputs, ServedField.POPULAR_ITEMS),
             *_filtering(inputs, promotion=True),
         ],
         returns=entities.recommendations | None,

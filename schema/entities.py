@@ -13,7 +13,7 @@ from typing import Any
 import strawberry
 
 from domain.errors import InvalidArgument
-from schema.types import MetadataEntry, PageInfo, RecommendationSource
+from schema.types import ExperimentAssignment, MetadataEntry, PageInfo, RecommendationSource
 from settings import FederationSettings
 
 # The GraphQL name of MetadataEntry, for the fast paths that build it themselves.
@@ -126,6 +126,8 @@ def build_entities(
         "items": list[predicted],  # type: ignore[valid-type]
         "source": RecommendationSource,
         "page_info": PageInfo | None,
+        "experiment": ExperimentAssignment | None,
+        "attribution_source": str | None,
     }
     recommendations_cls.recommendation_id = strawberry.field(  # type: ignore[attr-defined]
         description="Personalize's id for this answer; send it back with events for attribution."
@@ -134,6 +136,15 @@ def build_entities(
         description=(
             "Where this list stands when it scrolls (after, or pageInfo selected); null for "
             "rankedItems, which does not scroll."
+        )
+    )
+    recommendations_cls.experiment = strawberry.field(  # type: ignore[attr-defined]
+        description="The experiment and variant that answered, when `experiment` was given."
+    )
+    recommendations_cls.attribution_source = strawberry.field(  # type: ignore[attr-defined]
+        description=(
+            "Send it as `attributionSource` with recordEvents for events on this list, so "
+            "they count for the variant; null unless a running experiment answered."
         )
     )
     recommendations = strawberry.type(

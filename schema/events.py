@@ -38,6 +38,13 @@ class EventInput:
     event_id: str | None = strawberry.field(
         default=None, description="Your id for the event, to deduplicate."
     )
+    attribution_source: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The attributionSource of the list acted on (an experiment's variant): sent as "
+            "metricAttribution.eventAttributionSource; 1..1024 printable ASCII."
+        ),
+    )
 
 
 @strawberry.type(description="What became of the events of one recordEvents call.")

@@ -32,6 +32,8 @@ class Inputs:
     """The generated input types; `None` where configuration declares nothing."""
 
     use_case_enums: dict[ServedField, type[Enum] | None]
+    # The experiments a field can ask for in place of a use case.
+    experiment_enums: dict[ServedField, type[Enum] | None]
     recommendation_filter: type | None
     promotion: type | None
 
@@ -47,6 +49,22 @@ def _use_case_enum(settings: Settings, field: ServedField) -> type[Enum] | None:
     }
     enum = Enum(_ENUM_NAMES[field], values)  # type: ignore[misc]
     return strawberry.enum(enum, description=f"The use cases serving `{field.value}`.")
+
+
+_EXPERIMENT_ENUMS = {
+    ServedField.RECOMMENDATIONS: "UserExperiment",
+    ServedField.RELATED: "ItemExperiment",
+    ServedField.POPULAR_ITEMS: "PopularExperiment",
+}
+
+
+def _experiment_enum(settings: Settings, field: ServedField) -> type[Enum] | None:
+    names = settings.experiments_for(field)
+    if not names or field not in _EXPERIMENT_ENUMS:
+        return None
+    values = {enum_member(name): strawberry.enum_value(name) for name in names}
+    enum = Enum(_EXPERIMENT_ENUMS[field], values)  # type: ignore[misc]
+    return strawberry.enum(enum, description=f"The experiments serving `{field.value}`.")
 
 
 def _filter_params_input(name: str, params: dict[str, ParamType], description: str | None) -> type:
@@ -99,6 +117,7 @@ def build_inputs(settings: Settings) -> Inputs:
     recommendation_filter = _recommendation_filter(settings)
     return Inputs(
         use_case_enums={field: _use_case_enum(settings, field) for field in ServedField},
+        experiment_enums={field: _experiment_enum(settings, field) for field in ServedField},
         recommendation_filter=recommendation_filter,
         promotion=_promotion(recommendation_filter) if recommendation_filter else None,
     )

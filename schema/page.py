@@ -27,6 +27,7 @@ _DESCRIPTION = (
     "asks for more than it shows so that it stays full (README: the over-fetch rule). "
     "A section that fails is null with its error."
 )
+_SESSION = "An anonymous visitor's session: experiments bucket it when there is no userId."
 _SECTIONS = "1..limits.max_page_sections sections (10 by default), in priority order."
 
 
@@ -75,6 +76,26 @@ def _section_input(settings: Settings, inputs: Inputs) -> type | None:
     cls.use_case = strawberry.field(  # type: ignore[attr-defined]
         description="What the section shows: any configured use case."
     )
+    if settings.experiments:
+        # A section names a use case or an experiment (README: Experiments).
+        experiments = Enum(  # type: ignore[misc]
+            "PageExperiment",
+            {enum_member(n): strawberry.enum_value(n) for n in settings.experiments},
+        )
+        annotations["use_case"] = use_case | None
+        cls.use_case = strawberry.field(  # type: ignore[attr-defined]
+            default=UNSET, description="What the section shows: any configured use case."
+        )
+        annotations["experiment"] = (
+            strawberry.enum(experiments, description="Every configured experiment.") | None
+        )
+        cls.experiment = strawberry.field(  # type: ignore[attr-defined]
+            default=UNSET,
+            description=(
+                "An experiment in place of useCase: the page's user (or sessionId) is "
+                "bucketed into one of its variants."
+            ),
+        )
     for name, (annotation, description) in _section_fields(inputs).items():
         annotations[name] = annotation
         setattr(cls, name, strawberry.field(default=UNSET, description=description))
@@ -95,6 +116,7 @@ class PageFields:
     def __init__(self, settings: Settings, inputs: Inputs, fields: ResolverFields) -> None:
         self._section = _section_input(settings, inputs)
         self._fields = fields
+        self._sessions = bool(settings.experiments)
 
     def _field(
         self, impl: Any, recommendations: type, *, user_id: bool, requires: list[str] | None
@@ -106,6 +128,8 @@ class PageFields:
             args.append(
                 Arg("user_id", strawberry.ID | None, UNSET, "The user, for use cases needing one.")
             )
+            if self._sessions:
+                args.append(Arg("session_id", strawberry.ID | None, UNSET, _SESSION))
         return self._fields.field(
             impl,
             name="recommendation_page",

@@ -51,3 +51,15 @@ class PageInfo:
     has_next_page: bool = strawberry.field(
         description="Whether the window holds items after this page."
     )
+
+
+@strawberry.type(
+    description=(
+        "The experiment a list was asked for and the variant that answered (README: Experiments)."
+    )
+)
+class ExperimentAssignment:
+    name: str = strawberry.field(description="The experiment, as configured.")
+    variant: str = strawberry.field(
+        description="The variant this user (or session) is bucketed into; sticky."
+    )

@@ -31,6 +31,9 @@ from schema.compiled.rendering import Render, recommendations_renderer
 from schema.compiled.selections import TYPENAME, Declined, plain_fields, response_key, selected
 from schema.strawberry_internals import ArgumentConverter
 
+# Arguments whose fields the compiled path leaves to graphql-core.
+_DECLINED = frozenset({"after", "experiment", "sessionId"})
+
 # The plain function and arguments behind a field, when it may be called directly.
 FieldLookup = Callable[[GraphQLField], PlainField | None]
 
@@ -198,8 +201,10 @@ class Planner:
         function, arguments = found.function, found.arguments
         if not isinstance(function, PersonalizeResolver):
             raise Declined
-        if any(argument.name.value == "after" for argument in node.arguments or ()):
-            raise Declined  # a later page of a scroll (resolvers.scroll): graphql-core's
+        if any(argument.name.value in _DECLINED for argument in node.arguments or ()):
+            # A later page of a scroll (resolvers.scroll), or an experiment's variant
+            # (resolvers.experiments, `sessionId` only matters to one): graphql-core's
+            raise Declined
         literal = None
         if not any(has_variables(argument.value) for argument in node.arguments or ()):
             try:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.experiments import assign
 from local_personalize.data import Dataset, generate_demo_dataset
 from tests.conftest import Emulator
 from tests.servers import REPO_ROOT, free_port, python, running
@@ -372,3 +373,39 @@ def test_a_cart_through_the_gateway(supergraph: Supergraph, fresh_emulator: Emul
     [ranking] = [r["body"] for r in sent if "inputList" in r["body"]]
     assert sorted(ranking["inputList"]) == sorted(shown)
     assert ranking["userId"] == "user-0007"
+
+
+def test_an_experiment_through_the_gateway(
+    supergraph: Supergraph, fresh_emulator: Emulator
+) -> None:
+    """The demo's HOME_HERO: each user gets their variant's use case (its ARN reaches
+    Personalize), the catalog completes the items, the answer says which variant."""
+    arns = {
+        "control": "arn:aws:personalize:us-east-1:000000000000:recommender/recommended-for-you",
+        "campaign": "arn:aws:personalize:us-east-1:000000000000:campaign/user-personalization",
+    }
+    seen = set()
+    for n in range(1, 9):
+        user = f"user-{n:04d}"
+        variant = ["control", "campaign"][assign("HOME_HERO", "2026-12", user, [50, 50])]
+        body = supergraph.query(
+            f'{{ user(id: "{user}") {{ name recommendations(experiment: HOME_HERO,'
+            " numResults: 3) { experiment { name variant } attributionSource"
+            " items { itemId item { title } } } } }"
+        )
+        assert "errors" not in body, body
+        answer = body["data"]["user"]["recommendations"]
+        assert answer["experiment"] == {"name": "HOME_HERO", "variant": variant}
+        assert answer["attributionSource"] == f"HOME_HERO:{variant}"
+        assert all(entry["item"]["title"] for entry in answer["items"])
+        sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+        body_sent = sent[-1]["body"]
+        arn = body_sent.get("recommenderArn") or body_sent.get("campaignArn")
+        assert arn == arns[variant]
+        seen.add(variant)
+    assert seen == {"control", "campaign"}
+    refused = supergraph.query(
+        '{ user(id: "user-0001") { recommendations(experiment: HOME_HERO,'
+        " useCase: RECOMMENDED_FOR_YOU) { source } } }"
+    )
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["BAD_USER_INPUT"]

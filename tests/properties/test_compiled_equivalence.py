@@ -528,3 +528,33 @@ def test_a_cart_answers_as_graphql_core(pair: Pair, name: str) -> None:
         assert data["viewed"]["source"] == "FALLBACK"
     else:
         assert data["cartRecommendations"] is None
+
+
+# A field asked for an experiment (resolvers.experiments) is not of the compiled path's
+# shape: its planner declines `experiment` (and `sessionId`) and its renderer declines
+# `experiment` and `attributionSource`, so the shipped app's graphql-core answers, as
+# the reference: variants, a fallen-back and a rejected variant, a refusal (useCase and
+# experiment together), beside fields the compiled path would take.
+EXPERIMENT_SELECTION = (
+    "{ __typename recommendationId source experiment { __typename name variant }"
+    " attributionSource items { itemId score item { id } } }"
+)
+
+
+def test_experiment_fields_answer_as_graphql_core(pair: Pair) -> None:
+    query = (
+        f"{{ _entities(representations: [{users('user-0051', 'user-0052', NOT_FOUND_USER)},"
+        f" {users(REJECTED_USER)}]) {{ ... on User {{"
+        f" recommendations(experiment: HOME_HERO, numResults: 4) {EXPERIMENT_SELECTION}"
+        " plain: recommendations(numResults: 3) { items { itemId } } } }"
+        ' both: _entities(representations: [{__typename: "User", id: "user-0053"}]) {'
+        " ... on User { recommendations(experiment: HOME_HERO, useCase: RECOMMENDED_FOR_YOU)"
+        " { source } } } popularItems(numResults: 3) { items { itemId } } }"
+    )
+    answers_as_graphql_core(pair, query)
+    body = orjson.loads(pair.client.post(pair.reference, json={"query": query}).content)
+    # Drawn up to show answered variants, a fallen-back one and refusals.
+    entities = body["data"]["_entities"]
+    assert {e["recommendations"]["experiment"]["name"] for e in entities[:3]} == {"HOME_HERO"}
+    assert entities[2]["recommendations"]["source"] == "FALLBACK"
+    assert sorted(e["extensions"]["code"] for e in body["errors"]) == ["BAD_USER_INPUT"] * 3

@@ -372,3 +372,43 @@ def test_a_resources_file_declares_its_trackers(tmp_path: Path) -> None:
     path.write_text(base + "[[event_trackers]]\nname = 'no id'\n")
     with pytest.raises(ResourcesFileError, match=r"\[\[event_trackers\]\] #1: needs a tracking_id"):
         load_resources(path)
+
+
+async def test_attribution_sources_are_recorded_and_shown(
+    events: Any, lax_events: Any, engine: Engine, base_url: str
+) -> None:
+    """metricAttribution.eventAttributionSource through the real personalize-events
+    client: the engine counts it by source and type, /_emulator/events shows it, and
+    a source outside the model's pattern is refused with nothing recorded."""
+    attributed = {"metricAttribution": {"eventAttributionSource": "HOME_HERO:campaign"}}
+    await events.put_events(
+        trackingId=DEMO_TRACKING_ID,
+        userId="user-0042",
+        sessionId="session-9",
+        eventList=[
+            {**_event("item-0001", "click"), **attributed},
+            {**_event("item-0002", "click"), **attributed},
+            _event("item-0003", "click"),
+        ],
+    )
+    assert engine.events.attributed == {"HOME_HERO:campaign": {"click": 2}}
+    async with httpx.AsyncClient() as client:
+        shown = (await client.get(f"{base_url}/_emulator/events")).json()
+    assert [e["eventAttributionSource"] for e in shown["events"]] == [
+        "HOME_HERO:campaign",
+        "HOME_HERO:campaign",
+        None,
+    ]
+    assert shown["attributed"] == {"HOME_HERO:campaign": {"click": 2}}
+    for bad in ("   ", "caf\u00e9", "x" * 1025):
+        with pytest.raises(ClientError) as raised:
+            await lax_events.put_events(
+                trackingId=DEMO_TRACKING_ID,
+                sessionId="session-9",
+                eventList=[
+                    {**_event("item-0004"), "metricAttribution": {"eventAttributionSource": bad}}
+                ],
+            )
+        assert raised.value.response["Error"]["Code"] == "InvalidInputException"
+        assert "eventAttributionSource" in raised.value.response["Error"]["Message"]
+    assert engine.events.attributed == {"HOME_HERO:campaign": {"click": 2}}
