@@ -48,7 +48,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +62,7 @@ from bench.cart_workload import round_line as cart_round_line
 from bench.checks import evaluate
 from bench.interleaved import ROUNDS, Round, interleaved_home
 from bench.measurement import drive, warm_up
-from bench.page_workload import PAGE, compare_page, repeats, round_line
+from bench.page_workload import PAGE, PageComparison, PageRound, compare_page, repeats, round_line
 from bench.page_workload import ROUNDS as PAGE_ROUNDS
 from bench.processes import (
     Proc,
@@ -255,67 +255,31 @@ def _page_sanity(report: Report, opts: Options, ours: Target) -> None:
     )
 
 
-def _page(
-    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
-) -> None:
-    """The page workload: the service's page, its 4 fields and the bare server, in turns."""
+def _sided(
+    report: Report,
+    opts: Options,
+    ours: Target,
+    bare: Target,
+    backend: _Backend,
+    procs: list[Proc],
+    line: Callable[[PageRound, int, int], str],
+    sides: list[tuple[Target, Workload]],
+) -> PageComparison:
+    """One side-by-side workload (page, scroll or cart): its sides in turns, at c=8."""
     c8 = report.check_concurrency
-    report.page = uvloop.run(
+    return uvloop.run(
         compare_page(
             ours,
             bare,
             c8,
             procs,
-            lambda done: print(round_line(done, c8, PAGE_ROUNDS), flush=True),
+            lambda done: print(line(done, c8, PAGE_ROUNDS), flush=True),
             seconds=opts.seconds,
             max_queries=opts.max_queries,
             delay_ms=opts.delay_ms,
             emulator=backend.url,
             emulator_pid=backend.pid,
-        )
-    )
-
-
-def _scroll(
-    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
-) -> None:
-    """The scroll workload: 5 pages of 20 on one call, 5 growing calls, the bare home."""
-    c8 = report.check_concurrency
-    report.scroll = uvloop.run(
-        compare_page(
-            ours,
-            bare,
-            c8,
-            procs,
-            lambda done: print(scroll_round_line(done, c8, PAGE_ROUNDS), flush=True),
-            seconds=opts.seconds,
-            max_queries=opts.max_queries,
-            delay_ms=opts.delay_ms,
-            emulator=backend.url,
-            emulator_pid=backend.pid,
-            sides=[(ours, SCROLL), (ours, GROWING), (bare, HOME)],
-        )
-    )
-
-
-def _cart(
-    report: Report, opts: Options, ours: Target, bare: Target, backend: _Backend, procs: list[Proc]
-) -> None:
-    """The cart workload: a cart of 5 as one fused field, as 5 related fields, bare home."""
-    c8 = report.check_concurrency
-    report.cart = uvloop.run(
-        compare_page(
-            ours,
-            bare,
-            c8,
-            procs,
-            lambda done: print(cart_round_line(done, c8, PAGE_ROUNDS), flush=True),
-            seconds=opts.seconds,
-            max_queries=opts.max_queries,
-            delay_ms=opts.delay_ms,
-            emulator=backend.url,
-            emulator_pid=backend.pid,
-            sides=[(ours, CART), (ours, CART_FIELDS), (bare, HOME)],
+            sides=sides,
         )
     )
 
@@ -414,12 +378,24 @@ def run(opts: Options) -> Report:
         bare_target = Target("bare", f"{bare_url}/graphql", bare.proc.pid)
         if "home" in opts.workloads:
             _home_check(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+        procs = [emulator, service, naive, bare]
+        # The page, scroll and cart workloads: the service's new field, the fields it
+        # replaces, and the bare server's home, in turns (bench/page_workload.py).
         if PAGE.name in opts.workloads:
-            _page(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+            page_sides = [(ours, PAGE), (ours, HOME), (bare_target, HOME)]
+            report.page = _sided(
+                report, opts, ours, bare_target, backend, procs, round_line, page_sides
+            )
         if SCROLL.name in opts.workloads:
-            _scroll(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+            sides = [(ours, SCROLL), (ours, GROWING), (bare_target, HOME)]
+            report.scroll = _sided(
+                report, opts, ours, bare_target, backend, procs, scroll_round_line, sides
+            )
         if CART.name in opts.workloads:
-            _cart(report, opts, ours, bare_target, backend, [emulator, service, naive, bare])
+            sides = [(ours, CART), (ours, CART_FIELDS), (bare_target, HOME)]
+            report.cart = _sided(
+                report, opts, ours, bare_target, backend, procs, cart_round_line, sides
+            )
         bare.proc.terminate()
         bare.proc.wait(timeout=15)
         if any(name in opts.workloads for name in own_service):
