@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .data import Interactions
-from .recipes import Popularity, Ranked
+from .recipes import Popularity, Ranked, related_then_popular
 
 CO_VIEW_WINDOW = 10
 """How many of a customer's next views count as "also viewed" (a hyperparameter)."""
@@ -84,20 +84,6 @@ class CustomersWhoViewed:
 
     def related(self, item: int, n: int, allowed: NDArray[np.bool_] | None = None) -> Ranked:
         """Items viewed after ``item``, best first, topped up with the most viewed."""
-        neigh, share = self.neighbours[item], self.share[item]
-        keep = share > 0.0
-        if allowed is not None:
-            keep &= allowed[np.maximum(neigh, 0)]
-        chosen, scores = neigh[keep][:n], share[keep][:n]
-        if chosen.shape[0] >= n:
-            return chosen, scores
-        fill_ok = (
-            np.ones(self.neighbours.shape[0], dtype=bool) if allowed is None else allowed.copy()
-        )
-        fill_ok[chosen] = False
-        fill_ok[item] = False
-        extra, _ = self.popularity.recommend(n - chosen.shape[0], fill_ok)
-        return (
-            np.concatenate([chosen, extra]),
-            np.concatenate([scores, np.zeros(extra.shape[0])]),
+        return related_then_popular(
+            self.neighbours[item], self.share[item], item, n, allowed, self.popularity
         )

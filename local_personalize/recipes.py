@@ -157,24 +157,34 @@ class Sims:
         self.popularity = popularity
 
     def related(self, item: int, n: int, allowed: NDArray[np.bool_] | None = None) -> Ranked:
-        neigh, sims = self.neighbours[item], self.similarity[item]
-        keep = sims > 0.0
-        if allowed is not None:
-            keep &= allowed[neigh]
-        chosen, scores = neigh[keep][:n], sims[keep][:n]
-        if chosen.shape[0] >= n:
-            return chosen, scores
-        # Top up with popular items the neighbour list did not cover.
-        fill_ok = (
-            np.ones(self.neighbours.shape[0], dtype=bool) if allowed is None else allowed.copy()
+        return related_then_popular(
+            self.neighbours[item], self.similarity[item], item, n, allowed, self.popularity
         )
-        fill_ok[chosen] = False
-        fill_ok[item] = False
-        extra, _ = self.popularity.recommend(n - chosen.shape[0], fill_ok)
-        return (
-            np.concatenate([chosen, extra]),
-            np.concatenate([scores, np.zeros(extra.shape[0])]),
-        )
+
+
+def related_then_popular(
+    neighbours: NDArray[np.int64],
+    scores: NDArray[np.float64],
+    item: int,
+    n: int,
+    allowed: NDArray[np.bool_] | None,
+    popularity: Popularity,
+) -> Ranked:
+    """An item's neighbour list (padded with -1, score 0), best first, topped up with
+    popular items it did not cover, scored 0.0, so a list is never short while the
+    catalogue has allowed items."""
+    keep = scores > 0.0
+    if allowed is not None:
+        # Padding (-1) is already out by its score; the index only has to be valid.
+        keep &= allowed[np.maximum(neighbours, 0)]
+    chosen, kept = neighbours[keep][:n], scores[keep][:n]
+    if chosen.shape[0] >= n:
+        return chosen, kept
+    fill_ok = np.ones(popularity.scores.shape[0], dtype=bool) if allowed is None else allowed.copy()
+    fill_ok[chosen] = False
+    fill_ok[item] = False
+    extra, _ = popularity.recommend(n - chosen.shape[0], fill_ok)
+    return np.concatenate([chosen, extra]), np.concatenate([kept, np.zeros(extra.shape[0])])
 
 
 EASE_MAX_ITEMS = 5_000
