@@ -9,7 +9,7 @@ test in tests/unit/test_uvicorn_internals.py that names it when an upgrade moves
   when httptools is installed, and the keywords `uvicorn.Server` builds it with
   (`config`, `server_state`, `app_state`, `_loop`);
 - the httptools parser callbacks it implements and this class extends
-  (`on_message_begin`, `on_url`, `on_headers_complete`, `on_body`,
+  (`on_message_begin`, `on_url`, `on_header`, `on_headers_complete`, `on_body`,
   `on_message_complete`), and `data_received`, `connection_made`, `connection_lost`;
 - `send_400_response(msg)`, which `data_received` calls when the parser refuses the
   bytes or a callback raises: here it writes the coded JSON refusal instead of text;
@@ -63,8 +63,9 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         # Between a request's first byte (or the connection's opening) and its headers.
         self._awaiting_head = True
-        self._head_bytes = 0
+        self._head_bytes = 0  # of chunks that ended with the head still incomplete
         self._url_bytes = 0
+        self._field_bytes = 0  # of the header lines httptools has handed over
         self._heads = 0  # heads completed on this connection
         # Between the headers and the end of the body.
         self._receiving = False
@@ -132,6 +133,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._awaiting_head = True
         self._url_bytes = 0
+        self._field_bytes = 0
         if self._header_timer is None:  # from the first byte after a keep-alive pause
             self._arm_header_timer()
 
@@ -145,6 +147,20 @@ class DeadlineProtocol(HttpToolsProtocol):
             )
             raise _Refused
         super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # A head that completes in the chunk that carries it past the limit is never
+        # counted by data_received; its lines are counted here (name, ": ", value, CRLF).
+        self._field_bytes += len(name) + len(value) + 4
+        limit = self._limits.max_head_bytes
+        if self._url_bytes + self._field_bytes > limit:
+            self._refusal = (
+                431,
+                ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                f"the request line and headers exceed {limit} bytes",
+            )
+            raise _Refused
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self._header_timer is not None:

@@ -68,7 +68,14 @@ def test_server_builds_the_protocol_with_these_keywords() -> None:
 
 @pytest.mark.parametrize(
     "callback",
-    ["on_message_begin", "on_url", "on_headers_complete", "on_body", "on_message_complete"],
+    [
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_body",
+        "on_message_complete",
+    ],
 )
 def test_parser_callbacks(callback: str) -> None:
     assert callback in vars(HttpToolsProtocol), MOVED.format(f"`HttpToolsProtocol.{callback}`")
