@@ -460,7 +460,7 @@ async def test_a_joiner_waits_no_longer_than_its_own_deadline() -> None:
     calls: Coalescer[str, str] = Coalescer()
 
     async def slow() -> str:
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(1.5)
         return "answer"
 
     async def never() -> str:
@@ -471,7 +471,8 @@ async def test_a_joiner_waits_no_longer_than_its_own_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(DeadlineSpent):
         await calls.run("k", never, time.monotonic() + 0.1)
-    assert time.monotonic() - started < 0.3
+    # Gave up at its own deadline, long before the leader's answer at 1.5 s.
+    assert time.monotonic() - started < 1.0
     # The joiner's giving up did not cancel the call for the others.
     assert await leader == ("answer", False)
     assert len(calls) == 0

@@ -172,8 +172,8 @@ def test_a_page_makes_its_calls_in_one_concurrent_round(
     print(
         f"\n4 sections of 200 ms: {elapsed * 1000:.0f} ms; arrivals within {spread * 1000:.1f} ms"
     )
-    # One after another they would take 800 ms at least.
-    assert elapsed < 0.8
+    # (One after another they would take 800 ms at least; the arrivals above prove the
+    # round without a wall-clock bound, which a loaded machine can break.)
     # Each section asks for what it shows plus what the sections before it show.
     asked = {c["body"].get("recommenderArn") or c["body"].get("campaignArn"): c for c in calls}
     assert asked[PREFIX + "recommender/recommended-for-you"]["body"]["numResults"] == 5
