@@ -159,6 +159,9 @@ class EventSender:
                 f"{waiting} event batches are waiting for Personalize; "
                 "these events were not taken, send them again later"
             )
+        # Counted now, not when the task starts: requests arriving together would
+        # otherwise all pass the check above before any of them is counted.
+        self._storing += 1
         # A task of its own, shielded: once stored, the batch is queued for delivery
         # even if this request stops waiting.
         batch = await asyncio.shield(asyncio.ensure_future(self._store(params, size)))
@@ -171,7 +174,7 @@ class EventSender:
             return False
 
     async def _store(self, params: dict[str, Any], size: int) -> _Batch:
-        self._storing += 1
+        # `record` counted this batch in `_storing`; it is uncounted here, once held.
         try:
             stored = await self._outbox.add(params)
         except Exception:
