@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backends.base import RecommendationBackend
+from domain.backoff import backoff_ceiling
 from domain.breaker import BreakerState
 from domain.errors import CircuitOpen, DeadlineSpent, SubgraphError, UpstreamTimeout
 from domain.request import RecommendationRequest
@@ -214,5 +215,5 @@ class GuardedBackend:
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter after attempt n: uniform in [0, min(cap, base * 2^(n-1))).
-        ceiling = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt - 1))
+        ceiling = backoff_ceiling(attempt, self._settings.backoff_base, self._settings.backoff_cap)
         return self._rng.uniform(0, ceiling)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from backends.engine_client import ENGINE_ACCESS_KEY, ENGINE_SECRET_KEY
+from domain.backoff import backoff_ceiling
 from settings import LocalSettings
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class EngineProcess:
         if self._restart_at == 0.0:
             quick = now - self._started < _QUICK_DEATH_S
             self._quick_deaths = self._quick_deaths + 1 if quick else 0
-            pause = min(_BACKOFF_CAP_S, 0.5 * 2**self._quick_deaths) if quick else 0.0
+            pause = backoff_ceiling(self._quick_deaths + 1, 0.5, _BACKOFF_CAP_S) if quick else 0.0
             self._restart_at = now + pause
             log.error(
                 "engine process died; starting another (the workers' fallbacks answer meanwhile)",

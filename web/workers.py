@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from domain.backoff import backoff_ceiling
+
 if TYPE_CHECKING:
     from web.engine_process import EngineProcess
 
@@ -194,7 +196,8 @@ class Supervisor:
         if self._restart_at[slot] == 0.0:
             quick = now - self._started[slot] < _QUICK_DEATH_S
             self._quick_deaths[slot] = self._quick_deaths[slot] + 1 if quick else 0
-            pause = min(_BACKOFF_CAP_S, 0.5 * 2 ** self._quick_deaths[slot]) if quick else 0.0
+            deaths = self._quick_deaths[slot]
+            pause = backoff_ceiling(deaths + 1, 0.5, _BACKOFF_CAP_S) if quick else 0.0
             self._restart_at[slot] = now + pause
             log.error(
                 "worker died; starting another",
