@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backends.outbox import Outbox, Stored
+from domain.backoff import backoff_ceiling
 from domain.errors import EventsNotStored, EventsQueueFull, SubgraphError
 from settings import EventsSettings
 
@@ -237,6 +238,13 @@ class EventSender:
             self._busy.add(session)
             try:
                 await self._deliver(batch)
+            except Exception:
+                # Not a failed call (those retry inside): a bug. The batch stays first
+                # in its session and is tried again, rather than this sender ending.
+                log.exception("event sender failed on a batch; trying it again")
+                await asyncio.sleep(self._settings.retry_cap)
+                self._ready.put_nowait(session)
+                continue
             finally:
                 self._sending -= 1
                 self._busy.discard(session)
@@ -273,8 +281,8 @@ class EventSender:
                             "events": batch.size,
                         },
                     )
-                ceiling = min(
-                    self._settings.retry_cap, self._settings.retry_base * 2 ** (attempt - 1)
+                ceiling = backoff_ceiling(
+                    attempt, self._settings.retry_base, self._settings.retry_cap
                 )
                 await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
                 continue
@@ -322,8 +330,13 @@ class EventSender:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                # The outbox is released below whatever ended a task.
+                log.exception("event sender task failed")
         kept = [b for queue in self._sessions.values() for b in queue]
         try:
             await self._outbox.release()
