@@ -424,7 +424,9 @@ def main() -> None:
                 host=host,
                 port=port,
                 workers=workers,
-                stop_timeout=settings.server.shutdown_timeout + 5.0,
+                # A worker's shutdown: requests in flight, then its events' flush,
+                # then giving its outbox batches up; a margin beyond, then SIGKILL.
+                stop_timeout=settings.server.shutdown_timeout + settings.events.flush_timeout + 5.0,
                 engine=engine,
             )
         except OSError as exc:
