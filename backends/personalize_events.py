@@ -54,6 +54,9 @@ class PersonalizeEvents:
             retries={"mode": "standard", "total_max_attempts": 1},
             parameter_validation=False,
             proxies={} if loopback else None,
+            # A connection per sender: botocore's default pool of 10 held 16 senders
+            # to 10 calls at a time.
+            max_pool_connections=events.max_in_flight,
         )
         async with session.client(
             "personalize-events",
