@@ -144,6 +144,9 @@ def aws_demo(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
             # `running` sets; the README's placeholder keys would be refused.
             if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         },
+        # recordEvents waits for delivery long enough for a slow machine (the README's
+        # default wait is what a user gets; the test checks delivery, not the wait).
+        "SUBGRAPH_EVENTS__WAIT_MS": "5000",
     }
     yield from start_subgraph(logs, "subgraph-readme-aws", env)
 
