@@ -49,7 +49,8 @@ def running(
     ready_url: str,
     log: Path,
     env: Mapping[str, str] | None = None,
-    timeout: float = 60.0,
+    # Only a broken start waits this long; a loaded machine can be slow to import.
+    timeout: float = 180.0,
     headers: Mapping[str, str] | None = None,
     cwd: Path = REPO_ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
