@@ -27,6 +27,23 @@ class Emulator:
         total: int = httpx.get(f"{self.url}/_emulator/stats").json()["total"]
         return total
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The latest calls (500), each with its `arrived` and `answered` times (seconds
+        on the emulator's monotonic clock; `answered` missing while it is in flight)."""
+        found: list[dict[str, Any]] = httpx.get(f"{self.url}/_emulator/requests").json()["requests"]
+        return found
+
+
+def most_overlapping(calls: list[dict[str, Any]]) -> int:
+    """The largest number of `calls` the emulator was answering at the same moment."""
+    # An answer at the same instant as an arrival ends first: that is no overlap.
+    edges = sorted([(c["arrived"], 1) for c in calls] + [(c["answered"], -1) for c in calls])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
 
 @dataclass
 class Subgraph:

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,13 +33,24 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: every socket is held until all are chosen, so the
+    kernel cannot hand out one port twice (as separate `free_port()` calls may)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
 @contextmanager
 def running(
     args: list[str],
     ready_url: str,
     log: Path,
     env: Mapping[str, str] | None = None,
-    timeout: float = 60.0,
+    # Only a broken start waits this long; a loaded machine can be slow to import.
+    timeout: float = 180.0,
     headers: Mapping[str, str] | None = None,
     cwd: Path = REPO_ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:

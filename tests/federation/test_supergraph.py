@@ -24,7 +24,7 @@ import pytest
 from domain.experiments import assign
 from local_personalize.data import Dataset, generate_demo_dataset
 from tests.conftest import Emulator
-from tests.servers import REPO_ROOT, free_port, python, running
+from tests.servers import REPO_ROOT, free_ports, python, running
 
 NODE_READY = {"apollo-require-preflight": "true"}
 READY_QUERY = "/graphql?query=%7B__typename%7D"
@@ -78,7 +78,7 @@ def supergraph(
     name = f"{naming.type_name}-{naming.key}"
     if not (REPO_ROOT / "node_modules" / "@apollo" / "gateway").is_dir():
         pytest.fail("node_modules is missing: run the tests with `make test` (it runs npm ci)")
-    catalog_port, subgraph_port, gateway_port = free_port(), free_port(), free_port()
+    catalog_port, subgraph_port, gateway_port = free_ports(3)
     catalog_url = f"http://127.0.0.1:{catalog_port}/graphql"
     subgraph_url = f"http://127.0.0.1:{subgraph_port}/graphql"
     catalog_env = {

@@ -6,6 +6,7 @@ environment so that the tests are quick, and raw sockets playing the slow client
 """
 
 import contextlib
+import functools
 import http.client
 import json
 import signal
@@ -122,18 +123,22 @@ def silent(sock: socket.socket) -> None:
     pass
 
 
-def slow_headers(sock: socket.socket) -> None:
+def slow_headers(sock: socket.socket, sent: threading.Event | None = None) -> None:
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    if sent is not None:
+        sent.set()
     for _ in range(50):  # a header line every 0.2 s: 10 s if nobody stops it
         sock.sendall(b"X-Slow: 1\r\n")
         time.sleep(0.2)
 
 
-def slow_body(sock: socket.socket) -> None:
+def slow_body(sock: socket.socket, sent: threading.Event | None = None) -> None:
     sock.sendall(
         b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n"
     )
+    if sent is not None:
+        sent.set()
     for _ in range(50):  # 5 bytes/s, far under the minimum rate
         sock.sendall(b" ")
         time.sleep(0.2)
@@ -198,16 +203,23 @@ def refused(server: Server, code: str) -> float:
 
 
 def test_a_connection_over_the_cap_gets_a_coded_503(server: Server) -> None:
-    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(MAX_CONNECTIONS)]
+    # The client of the 21st connection is built first: once the held connections are
+    # open, it only has to connect before their header timeout (1 s) closes them. The
+    # server accepts connections in the order they were made, so it counts that one last.
+    client = httpx.Client(timeout=5)
+    held = []
     try:
-        time.sleep(0.1)  # the server has accepted them
-        over = httpx.get(f"{server.url}/healthz", timeout=5)
+        held = [
+            socket.create_connection(("127.0.0.1", server.port)) for _ in range(MAX_CONNECTIONS)
+        ]
+        over = client.get(f"{server.url}/healthz")
         assert over.status_code == 503
         assert over.headers["connection"] == "close"
         assert [e["extensions"]["code"] for e in over.json()["errors"]] == ["TOO_MANY_CONNECTIONS"]
     finally:
         for sock in held:
             sock.close()
+        client.close()
     # Once they are gone, the server answers again.
     deadline = time.monotonic() + 5
     while (status := httpx.get(f"{server.url}/healthz", timeout=5).status_code) != 200:
@@ -289,8 +301,16 @@ def test_sigterm_does_not_wait_on_slow_clients(logs: Path, emulator: Emulator) -
         SUBGRAPH_SERVER__SHUTDOWN_TIMEOUT="20",
     )
     with running(python("server.py"), f"http://127.0.0.1:{port}/healthz", log, env=env) as proc:
-        clients = [raw_client(port, talk) for talk in (silent, slow_headers, slow_body)]
-        time.sleep(0.5)  # all three connected and talking
+        talking = [threading.Event() for _ in range(3)]
+        talks: list[Callable[[socket.socket], None]] = [
+            lambda sock: talking[0].set(),  # silent: connected is all it does
+            functools.partial(slow_headers, sent=talking[1]),
+            functools.partial(slow_body, sent=talking[2]),
+        ]
+        clients = [raw_client(port, talk) for talk in talks]
+        # All three connected, and the two talkers have sent their first bytes.
+        for event in talking:
+            assert event.wait(timeout=30)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         status = proc.wait(timeout=15)

@@ -73,6 +73,8 @@ def tracked(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
             "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
             "SUBGRAPH_EVENTS__TRACKING_ID": DEMO_TRACKING_ID,
             "SUBGRAPH_EVENTS__ENDPOINT_URL": emulator.url,
+            # recordEvents waits for delivery long enough for a slow machine.
+            "SUBGRAPH_EVENTS__WAIT_MS": "5000",
             "SUBGRAPH_LIMITS__MAX_CALLS": "1000",
         },
     )

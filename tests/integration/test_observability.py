@@ -288,6 +288,14 @@ def test_failed_fields_are_on_the_operation_span(traced: Traced, receiver: Recei
 # Logs and readiness
 
 
+def complete_json_lines(log: Path) -> list[dict[str, Any]]:
+    """Each complete line of a log still being written, parsed as JSON (a line without its
+    newline yet may be cut in the middle; it is read on the next poll)."""
+    text = log.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
 def test_log_lines_are_json_with_the_request_id(traced: Traced) -> None:
     post(traced.subgraph, "{ popularItems(numResults: 1) { items { itemId } } }")
     httpx.post(
@@ -298,8 +306,7 @@ def test_log_lines_are_json_with_the_request_id(traced: Traced) -> None:
     deadline = time.monotonic() + 5
     mine: list[dict[str, Any]] = []
     while not mine and time.monotonic() < deadline:
-        lines = [line for line in traced.log.read_text().splitlines() if line.strip()]
-        records = [json.loads(line) for line in lines]  # every line, uvicorn's included
+        records = complete_json_lines(traced.log)  # every line, uvicorn's included
         mine = [r for r in records if r.get("request_id") == "log-test-7"]
         time.sleep(0.05)
     assert mine, "no line carries the request id"
@@ -449,7 +456,7 @@ def test_every_worker_logs_json(logs: Path) -> None:
     with running(python("server.py"), f"{url}/healthz", log, env=env):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            records = complete_json_lines(log)
             ready = [r for r in records if r["message"].startswith("backend PERSONALIZE ready")]
             if len(ready) == 2:
                 break

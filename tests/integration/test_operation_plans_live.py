@@ -64,7 +64,8 @@ async def test_a_cancelled_operation_leaves_its_shared_call_to_the_others(
     # graphql-core answers the document once; from then on its plan does.
     await schema.execute(QUERY, variable_values=VARIABLES, context_value=_context(stack))
     fresh_emulator.reset()
-    fresh_emulator.faults(delay_ms=300)
+    # In flight far longer than the test's pauses below, on a busy machine too.
+    fresh_emulator.faults(delay_ms=1000)
     first = asyncio.ensure_future(plans.execute(QUERY, VARIABLES, None, _context(stack)))
     await asyncio.sleep(0.1)
     # The same call, joined while the first operation's is in flight.

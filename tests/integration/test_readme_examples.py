@@ -21,7 +21,7 @@ import pytest
 from graphql import OperationDefinitionNode, parse
 
 from tests.conftest import Emulator, Subgraph, start_subgraph
-from tests.servers import REPO_ROOT, free_port, running
+from tests.servers import REPO_ROOT, free_ports, running
 
 README = REPO_ROOT / "README.md"
 # Sections whose operations need the catalog's fields, so a gateway.
@@ -144,6 +144,9 @@ def aws_demo(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
             # `running` sets; the README's placeholder keys would be refused.
             if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         },
+        # recordEvents waits for delivery long enough for a slow machine (the README's
+        # default wait is what a user gets; the test checks delivery, not the wait).
+        "SUBGRAPH_EVENTS__WAIT_MS": "5000",
     }
     yield from start_subgraph(logs, "subgraph-readme-aws", env)
 
@@ -193,7 +196,7 @@ def gateway(logs: Path, demo: Subgraph) -> Iterator[str]:
     """The README's supergraph steps, on free ports instead of 4000 and 4002."""
     if not (REPO_ROOT / "node_modules" / "@apollo" / "gateway").is_dir():
         pytest.fail("node_modules is missing: run `npm ci` (or `make node_modules/.installed`)")
-    catalog_port, gateway_port = free_port(), free_port()
+    catalog_port, gateway_port = free_ports(2)
     supergraph = logs / "readme-supergraph.graphql"
     with running(
         ["node", "federation/catalog.mjs"],

@@ -41,24 +41,32 @@ def put_events_bodies(emulator: Emulator, delivered_only: bool = True) -> list[d
     ]
 
 
+def tracked_env(emulator: Emulator, wait_ms: int) -> dict[str, str]:
+    return {
+        "SUBGRAPH_BACKEND": "personalize",
+        "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
+        "SUBGRAPH_EVENTS__TRACKING_ID": DEMO_TRACKING_ID,
+        "SUBGRAPH_EVENTS__ENDPOINT_URL": emulator.url,
+        "SUBGRAPH_EVENTS__QUEUE_SIZE": "3",
+        "SUBGRAPH_EVENTS__RETRY_BASE": "0.05",
+        "SUBGRAPH_EVENTS__RETRY_CAP": "0.2",
+        "SUBGRAPH_EVENTS__WAIT_MS": str(wait_ms),
+        # Every answer fresh: the test looks for the effect of events.
+        "SUBGRAPH_CACHE__ENABLED": "false",
+    }
+
+
 @pytest.fixture(scope="module")
 def tracked(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
-    """The AWS path: PutEvents through aioboto3's personalize-events client to the emulator."""
-    yield from start_subgraph(
-        logs,
-        "subgraph-events",
-        {
-            "SUBGRAPH_BACKEND": "personalize",
-            "SUBGRAPH_PERSONALIZE__ENDPOINT_URL": emulator.url,
-            "SUBGRAPH_EVENTS__TRACKING_ID": DEMO_TRACKING_ID,
-            "SUBGRAPH_EVENTS__ENDPOINT_URL": emulator.url,
-            "SUBGRAPH_EVENTS__QUEUE_SIZE": "3",
-            "SUBGRAPH_EVENTS__RETRY_BASE": "0.05",
-            "SUBGRAPH_EVENTS__RETRY_CAP": "0.2",
-            # Every answer fresh: the test looks for the effect of events.
-            "SUBGRAPH_CACHE__ENABLED": "false",
-        },
-    )
+    """The AWS path: PutEvents through aioboto3's personalize-events client to the emulator.
+    recordEvents waits up to 5 s for delivery, so `delivered: true` holds on a slow machine."""
+    yield from start_subgraph(logs, "subgraph-events", tracked_env(emulator, wait_ms=5000))
+
+
+@pytest.fixture(scope="module")
+def throttled(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
+    """As `tracked`, with a short wait: batches that cannot be delivered answer fast."""
+    yield from start_subgraph(logs, "subgraph-events-throttled", tracked_env(emulator, wait_ms=500))
 
 
 def test_a_purchase_leaves_the_next_recommendations(
@@ -108,13 +116,13 @@ def test_bad_events_are_refused_and_nothing_is_sent(
 
 
 def test_throttled_events_are_delivered_later_and_a_full_queue_refuses(
-    tracked: Subgraph, fresh_emulator: Emulator
+    throttled: Subgraph, fresh_emulator: Emulator
 ) -> None:
     fresh_emulator.faults(
         rules=[{"match": {"trackingId": DEMO_TRACKING_ID}, "error": "ThrottlingException"}]
     )
     views = [[{"eventType": "View", "itemId": f"item-{n:04d}"}] for n in range(1, 8)]
-    outcomes = [record(tracked, events) for events in views]
+    outcomes = [record(throttled, events) for events in views]
     accepted = [o for o in outcomes if "errors" not in o]
     refused = [o for o in outcomes if "errors" in o]
     # One batch in delivery plus a queue of three; the rest are refused, with a code.
@@ -134,7 +142,7 @@ def test_throttled_events_are_delivered_later_and_a_full_queue_refuses(
     # Every accepted event arrived, once, in order.
     assert delivered == ["item-0001", "item-0002", "item-0003", "item-0004"]
     # And the operator saw it all.
-    metrics = httpx.get(f"{tracked.url}/metrics").text
+    metrics = httpx.get(f"{throttled.url}/metrics").text
     assert 'personalize_subgraph_events_total{fate="refused"} 3.0' in metrics
     assert "personalize_subgraph_event_queue_depth 0.0" in metrics
     retries = [
@@ -161,6 +169,7 @@ def local_tracked(logs: Path) -> Iterator[Subgraph]:
         {
             "SUBGRAPH_BACKEND": "local",
             "SUBGRAPH_EVENTS__TRACKING_ID": DEMO_TRACKING_ID,
+            "SUBGRAPH_EVENTS__WAIT_MS": "5000",
             "SUBGRAPH_CACHE__ENABLED": "false",
         },
     )

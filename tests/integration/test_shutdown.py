@@ -38,7 +38,10 @@ def test_sigterm_drains_requests_in_flight(logs: Path, fresh_emulator: Emulator)
     with running(python("server.py"), f"{url}/healthz", log, env=env) as proc:
         client = threading.Thread(target=ask)
         client.start()
+        deadline = time.monotonic() + 30
         while fresh_emulator.calls() == 0:
+            assert time.monotonic() < deadline, "the request never reached Personalize"
+            assert client.is_alive(), f"the request ended before its call: {outcome}"
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         client.join(timeout=30)

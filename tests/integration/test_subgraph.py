@@ -8,7 +8,7 @@ cost nothing.
 import time
 from typing import Any
 
-from tests.conftest import Emulator, Subgraph, codes
+from tests.conftest import Emulator, Subgraph, codes, most_overlapping
 
 RECS = "recommendations(numResults: {n}) {{ recommendationId source items {{ itemId score }} }}"
 
@@ -109,7 +109,7 @@ def test_calls_equal_distinct_requests(aws_subgraph: Subgraph, fresh_emulator: E
 
 
 def test_fifty_distinct_calls_overlap(aws_subgraph: Subgraph, fresh_emulator: Emulator) -> None:
-    delay_ms = 200
+    delay_ms = 500
     fresh_emulator.faults(delay_ms=delay_ms)
     query = entities([user(i) for i in range(100, 150)], RECS.format(n=3))
     started = time.perf_counter()
@@ -118,9 +118,16 @@ def test_fifty_distinct_calls_overlap(aws_subgraph: Subgraph, fresh_emulator: Em
     assert "errors" not in body, body
     assert all(len(e["recommendations"]["items"]) == 3 for e in body["data"]["_entities"])
     assert fresh_emulator.calls() == 50
-    print(f"50 distinct calls with {delay_ms} ms each: {elapsed * 1000:.0f} ms")
-    # Serially this would take 50 x 200 ms = 10 s.
-    assert elapsed < 5 * delay_ms / 1000
+    calls = fresh_emulator.requests()
+    overlapping = most_overlapping(calls)
+    print(
+        f"50 distinct calls with {delay_ms} ms each: {elapsed * 1000:.0f} ms, "
+        f"at most {overlapping} at once"
+    )
+    # Serially one call would be open at a time. The emulator's clock, not the test's:
+    # a slow client spreads the arrivals but cannot make calls overlap that did not.
+    assert len(calls) == 50
+    assert overlapping >= 40, calls
 
 
 def test_one_failing_call_nulls_only_its_field(

@@ -49,7 +49,7 @@ def two_workers(
         workers = sorted(c for c in children(proc.pid) if b"spawn_main" in cmdline(c))
         assert len(workers) == 2
         # /healthz answered from the first worker up; wait for the other one to serve.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180
         while listeners(port) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert listeners(port) == 2
@@ -139,7 +139,7 @@ def test_a_worker_that_dies_is_replaced(logs: Path) -> None:
         # The dead worker's socket stayed open in the supervisor: its share of new
         # connections waits in the backlog for the replacement instead of being refused.
         for _ in range(8):
-            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+            assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
 
 
 def test_workers_that_cannot_start_stop_the_supervisor_with_uvicorns_status(logs: Path) -> None:
@@ -157,7 +157,9 @@ def test_workers_that_cannot_start_stop_the_supervisor_with_uvicorns_status(logs
     assert status == 3, log.read_text()
     # No restart loop: it gave up at the first failure, within a few seconds.
     assert time.monotonic() - started < 30
-    assert log.read_text().count("Started server process") == 2
+    # Both workers were spawned at once; the one still importing when the first failed
+    # may be stopped before it says so. More than two would be a restart.
+    assert 1 <= log.read_text().count("Started server process") <= 2, log.read_text()
 
 
 def test_ctrl_c_lets_every_worker_finish_its_requests(logs: Path, fresh_emulator: Emulator) -> None:

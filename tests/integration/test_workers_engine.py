@@ -77,7 +77,9 @@ def shared(logs: Path) -> Iterator[tuple[int, list[int]]]:
     """
     dead_proxy = f"http://127.0.0.1:{free_port()}"
     proxies = {"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "NO_PROXY": ""}
-    with two_workers(logs / "subgraph-workers-engine.log", proxies) as (proc, port, workers):
+    # recordEvents waits for delivery long enough for a slow machine.
+    env = {**proxies, "SUBGRAPH_EVENTS__WAIT_MS": "5000"}
+    with two_workers(logs / "subgraph-workers-engine.log", env) as (proc, port, workers):
         assert len(engine_pids(proc.pid)) == 1
         yield port, workers
 

@@ -19,6 +19,17 @@ def pool(url: str, **kwargs: object) -> Pool:
 HEADERS = {"Host": "127.0.0.1", "Content-Type": "application/json"}
 
 
+async def hung_up(server: Server, count: int, within: float = 5.0) -> None:
+    """Wait until the server saw `count` connections closed by the client; fail after
+    `within` seconds (a connection left open would never be)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while server.hung_up < count:
+        assert loop.time() < deadline, f"{server.hung_up} connection(s) closed, not {count}"
+        await asyncio.sleep(0.01)
+    assert server.hung_up == count
+
+
 async def test_one_connection_carries_request_after_request() -> None:
     server = Server(lambda n, req: answer(b'{"n":%d}' % n))
     async with serving(server) as url:
@@ -134,8 +145,7 @@ async def test_no_answer_in_the_read_timeout_is_a_timeout_and_the_connection_is_
         with pytest.raises(TimeoutError, match=r"no answer in 0\.2 s"):
             await http.post("/recommendations", HEADERS, b"{}")
         assert 0.2 <= loop.time() - started < 1.0
-        await asyncio.sleep(0.05)
-        assert server.hung_up == 1  # closed at once, not left open
+        await hung_up(server, 1)  # closed at once, not left open
         # The late answer must never be read as the next request's.
         assert (await http.post("/recommendations", HEADERS, b"{}")).status == 200
         await http.aclose()
@@ -151,8 +161,7 @@ async def test_a_cancelled_request_leaves_no_connection_behind_to_reuse() -> Non
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0.05)
-        assert server.hung_up == 1
+        await hung_up(server, 1)
         assert (await http.post("/recommendations", HEADERS, b"{}")).body == b'{"n":1}'
         await http.aclose()
     assert server.connections == 2
