@@ -244,7 +244,6 @@ def test_throttling_holds_up_one_session_not_all(fresh_emulator: Emulator, tmp_p
     )
     # Calls slow enough that the senders keep the client's connections busy on a loaded
     # machine too, where the client's and the emulator's work per call is much of 20 ms.
-    # (botocore's pool of 10 connections is what caps the overlap below 16.)
     concurrent, many = drain(
         fresh_emulator, tmp_path / "many", tmp_path / "many.log", in_flight=16, delay_ms=100
     )
@@ -255,7 +254,9 @@ def test_throttling_holds_up_one_session_not_all(fresh_emulator: Emulator, tmp_p
     # One in flight: each call waits for the previous answer. Sixteen: a throttled
     # session's retries do not stop the others, which keep many calls open at once.
     assert one == 1, one
-    assert many >= 8, many
+    # More than botocore's default pool of 10 connections would allow: the client's
+    # pool is sized to max_in_flight.
+    assert many >= 12, many
 
 
 def dead_letters(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
