@@ -735,8 +735,18 @@ class Settings(BaseSettings):
             rerank is None or rerank.field is not ServedField.RANKED_ITEMS
         ):
             raise ValueError(f"cart.rerank: {self.cart.rerank!r} is not a rankedItems use case")
+        owners: dict[str, str] = {}
         for name, experiment in self.experiments.items():
             _check_experiment(self, name, experiment)
+            for variant in experiment.variants:
+                # The readout credits events by source: a shared one counts for both.
+                where = f"experiments.{name}.variants.{variant}"
+                first = owners.setdefault(experiment.source(name, variant), where)
+                if first != where:
+                    raise ValueError(
+                        f"{where}.attribution_source: {experiment.source(name, variant)!r} "
+                        f"is {first}'s too; each variant needs a source of its own"
+                    )
         return self
 
     def experiment_field(self, name: str) -> ServedField | None:

@@ -44,6 +44,20 @@ def _variants(**variants: str) -> str:
         (_variants(a='use_case = "bestSellers"\npromotion = "p"'), "go together"),
         (_variants(**{"a-b": 'use_case = "bestSellers"'}), "not a GraphQL name"),
         ('[experiments.E]\nsalt = "s"', "experiments.E.variants: Field required"),
+        (
+            _variants(
+                a='use_case = "bestSellers"\nattribution_source = "same"',
+                b='use_case = "bestSellers"\nattribution_source = "same"',
+            ),
+            "'same' is experiments.E.variants.a's too",
+        ),
+        (
+            _variants(
+                a='use_case = "recommendedForYou"\nattribution_source = "HOME_HERO:campaign"'
+            ),
+            "experiments.E.variants.a.attribution_source: 'HOME_HERO:campaign' is "
+            "experiments.HOME_HERO.variants.campaign's too",
+        ),
     ],
 )
 def test_experiment_mistakes_fail_at_start_up(
