@@ -328,7 +328,13 @@ def _with_variants(
     for plan, view in zip(planned, page, strict=True):
         chosen = plan.variant if isinstance(plan, PlannedSection) else None
         if chosen is not None:
-            if chosen.attribution_source is not None and context.experiments is not None:
+            # A later page of a scrolled section is the same list: counted once.
+            first_page = not (isinstance(plan, PlannedSection) and plan.after is not None)
+            if (
+                first_page
+                and chosen.attribution_source is not None
+                and context.experiments is not None
+            ):
                 context.experiments.exposed(chosen.view.name, chosen.view.variant)
             if isinstance(view, RecommendationsView):
                 view = dataclasses.replace(

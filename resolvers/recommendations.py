@@ -218,7 +218,10 @@ class PersonalizeResolver:
         chosen = assignment(settings, experiment, self.unit(root, settings, args))
         args = variant_arguments(settings, args, chosen)
         request = self.build(root, settings, args)
-        if chosen.attribution_source is not None and context.experiments is not None:
+        # A later page (`after`) scrolls the list already counted; a refused cursor
+        # shows nothing. Either way, no exposure.
+        first_page = not given(args.get("after"))
+        if first_page and chosen.attribution_source is not None and context.experiments is not None:
             context.experiments.exposed(experiment, chosen.view.variant)
         view = await self._answer(root, info, args, request)
         return dataclasses.replace(
