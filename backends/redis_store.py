@@ -27,7 +27,7 @@ from settings import CacheSettings
 log = logging.getLogger("backends.cache")
 
 # Connections to Redis per process; beyond it a lookup is a miss rather than a wait.
-_MAX_CONNECTIONS = 256
+REDIS_MAX_CONNECTIONS = 256
 # Writes in flight per process; beyond it (Redis far slower than Personalize) answers
 # are simply not stored.
 _MAX_PENDING_WRITES = 1_000
@@ -58,7 +58,7 @@ class RedisStore:
             # redis-py retries 10 times with backoff by default: a down Redis would then
             # hold every request for seconds. One try; a failure is a miss.
             retry=Retry(NoBackoff(), 0),
-            max_connections=_MAX_CONNECTIONS,
+            max_connections=REDIS_MAX_CONNECTIONS,
         )
         store = cls(client, settings)
         try:

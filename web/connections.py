@@ -22,8 +22,9 @@ from http import HTTPStatus
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from backends.redis_store import REDIS_MAX_CONNECTIONS
 from domain.errors import ErrorCode
-from settings import ConnectionSettings
+from settings import ConnectionSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ PARSER_URL_LIMIT = 65_535
 # (it buffers a header's value whole), so without this a client could fill the memory.
 MAX_HEAD_BYTES = 128 * 1024
 # File descriptors kept for what is not a client connection (listening sockets, logs,
-# Redis, the engine's files), besides the Personalize connection pool.
+# the engine's files), besides the pools of `outbound_connections`.
 FD_RESERVE = 64
 # Beyond the cap, the request's body is read and dropped within these bounds before the
 # 503, so that a client sending it whole reads the answer rather than a reset.
@@ -58,6 +59,21 @@ class ConnectionLimits:
     url_limit: int = PARSER_URL_LIMIT
 
 
+def outbound_connections(settings: Settings) -> int:
+    """The most connections a process opens itself: the Personalize pool, the PutEvents
+    client's (one per sender) and the Redis cache's pool, as configured."""
+    total = settings.personalize.max_concurrency
+    if settings.events.tracking_id is not None and (
+        settings.backend != "local" or settings.local.engine_url is not None
+    ):
+        total += settings.events.max_in_flight
+    if settings.cache.enabled and settings.cache.backend == "redis":
+        total += REDIS_MAX_CONNECTIONS
+    if settings.events.tracking_id is not None and settings.events.outbox == "redis":
+        total += 1
+    return total
+
+
 def connection_limits(
     settings: ConnectionSettings, pool_size: int, shutdown_timeout: float
 ) -> ConnectionLimits:
@@ -73,7 +89,7 @@ def connection_limits(
         if fitting < cap:
             log.warning(
                 "connections.max_connections lowered from %d to %d: the file descriptor "
-                "limit is %d (%d kept for the Personalize pool and the process)",
+                "limit is %d (%d kept for outbound connections and the process)",
                 cap,
                 fitting,
                 soft,

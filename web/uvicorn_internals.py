@@ -33,6 +33,7 @@ from web.connections import (
     ConnectionLimits,
     Refusals,
     connection_limits,
+    outbound_connections,
     refusal,
     too_many_connections,
 )
@@ -280,7 +281,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The `uvicorn.Config` keywords that hold every connection to `[connections]`."""
     limits = connection_limits(
         settings.connections,
-        settings.personalize.max_concurrency,
+        outbound_connections(settings),
         settings.server.shutdown_timeout,
     )
     return {
