@@ -12,7 +12,7 @@ scripts touch keys they compute). Contract and ownership: `backends.outbox`.
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Container
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -36,16 +36,20 @@ redis.call('SET', ARGV[5], '1', 'PX', ARGV[6])
 return id
 """
 
+# Entries nobody (alive) owns become this process's, whole; the ids of those it owns
+# already come back too (ids only: the caller fetches those it does not hold).
 _TAKE = """
-local out = {}
+local taken, mine = {}, {}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
   local owner = redis.call('HGET', KEYS[2], entry[1])
-  if (not owner) or (owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 0) then
+  if owner == ARGV[1] then
+    table.insert(mine, entry[1])
+  elseif (not owner) or redis.call('EXISTS', ARGV[2] .. owner) == 0 then
     redis.call('HSET', KEYS[2], entry[1], ARGV[1])
-    table.insert(out, entry)
+    table.insert(taken, entry)
   end
 end
-return out
+return {taken, mine}
 """
 
 _REQUEUE = """
@@ -76,6 +80,12 @@ def _fields(raw: Any) -> dict[str, str]:
         return {_text(k): _text(v) for k, v in raw.items()}
     items = [_text(x) for x in raw]
     return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _stored(entry_id: Any, values: Any) -> Stored:
+    entry, fields = _text(entry_id), _fields(values)
+    params = orjson.loads(fields["params"])
+    return Stored(entry, _order(entry), fields["session"], params, float(fields["added"]))
 
 
 class RedisOutbox:
@@ -132,18 +142,20 @@ class RedisOutbox:
         entry_id = _text(raw)
         return Stored(entry_id, _order(entry_id), session, params, added)
 
-    async def take(self) -> list[Stored]:
-        raw = await self._call(
+    async def take(self, held: Container[str] = frozenset()) -> list[Stored]:
+        taken_raw, mine = await self._call(
             self._client.eval(_TAKE, 2, self._batches, self._owner_of, self._token, self._owners)
         )
-        taken = []
-        for entry_id, values in raw:
-            fields = _fields(values)
-            entry = _text(entry_id)
-            params = orjson.loads(fields["params"])
-            taken.append(
-                Stored(entry, _order(entry), fields["session"], params, float(fields["added"]))
-            )
+        taken = [_stored(entry_id, values) for entry_id, values in taken_raw]
+        # Ours already, yet not held: the reply of an earlier take or add was lost.
+        # Fetched after the check: a batch leaves `held` only once it left the stream.
+        missing = [entry for entry in map(_text, mine) if entry not in held]
+        if missing:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry in missing:
+                    pipe.xrange(self._batches, entry, entry)
+                found = await self._call(pipe.execute())
+            taken += [_stored(entry_id, values) for rows in found for entry_id, values in rows]
         return sorted(taken, key=lambda s: s.order)
 
     async def renew(self) -> None:

@@ -1,0 +1,120 @@
+"""The Redis outbox: batches owned by a live process it does not hold are still sent.
+
+A take or add whose reply never reached the process (a socket timeout on a large
+backlog, a dropped connection) leaves batches in Redis owned by that process's token,
+whose lease it keeps renewing, but not in its memory. The test makes that state behind
+a running server's back, with the same atomic store-and-assign the outbox's scripts do,
+and watches the server send them. Real parts: `python server.py`, a real redis-server,
+PutEvents through aioboto3 to the emulator.
+"""
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import Emulator
+from tests.integration.test_event_outbox import (
+    FAILING,
+    assert_all_arrived_once,
+    metric,
+    plan,
+    record_all,
+    server_env,
+    subgraph,
+    wait_for,
+)
+from tests.redis_server import RedisServer, running_redis
+
+# What `_ADD` or `_TAKE` leaves when its reply is lost: a stream entry owned by the token.
+LOST_REPLY = """
+local id = redis.call('XADD', KEYS[1], '*', 'session', ARGV[1], 'params', ARGV[2], 'added', ARGV[3])
+redis.call('HSET', KEYS[2], id, ARGV[4])
+return id
+"""
+
+
+@pytest.fixture(scope="module")
+def redis(logs: Path) -> Iterator[RedisServer]:
+    with running_redis(logs / "redis-takeover.log") as server:
+        yield server
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def wait_for_metric(server: Any, name: str, value: float, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while (seen := metric(server, name)) != value and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
+def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
+    redis: RedisServer, fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    prefix = f"{tmp_path.name}:"
+    env = server_env(fresh_emulator, tmp_path / "journal", outbox="redis", lease="1")
+    env["SUBGRAPH_CACHE__REDIS_URL"] = redis.url
+    env["SUBGRAPH_CACHE__KEY_PREFIX"] = prefix
+    own = plan(10, 2, 5)  # 20 batches recorded through the API
+    lost = {f"lost-{s}": b for s, b in plan(8, 2, 5).items()}  # 16 batches behind its back
+    client = redis.client()
+    depth = "personalize_subgraph_event_queue_depth"
+    fresh_emulator.faults(**FAILING)
+    log = tmp_path / "server.log"
+    with subgraph(log, env) as (server, _):
+        record_all(server, own)
+        # Several upkeep rounds (every lease / 3) while the batches are held and failing:
+        # the ones it holds are never taken a second time.
+        time.sleep(2.5)
+        assert metric(server, depth) == 20
+        leases = [
+            key.decode() if isinstance(key, bytes) else key
+            for key in client.keys(f"{prefix}events:owner:*")
+        ]
+        assert len(leases) == 1, leases
+        token = leases[0].removeprefix(f"{prefix}events:owner:")
+        entries = client.xrange(f"{prefix}events:batches", count=1)
+        assert entries, "the recorded batches are in the stream"
+        template = entries[0][1]
+        assert template is not None
+        params = orjson.loads(template[b"params"])
+        for session, batches in lost.items():
+            for items in batches:
+                events = [
+                    {**params["eventList"][0], "itemId": item, "eventId": uuid.uuid4().hex}
+                    for item in items
+                ]
+                batch = {**params, "sessionId": session, "eventList": events}
+                client.eval(
+                    LOST_REPLY,
+                    2,
+                    f"{prefix}events:batches",
+                    f"{prefix}events:owner-of",
+                    session,
+                    orjson.dumps(batch),
+                    repr(time.time()),
+                    token,
+                )
+        # Within a few leases the process holds them too, each once.
+        assert wait_for_metric(server, depth, 36, timeout=5) == 36
+        time.sleep(1)
+        assert metric(server, depth) == 36
+        fresh_emulator.faults()
+        arrived = wait_for(fresh_emulator, 180, timeout=60)
+        assert_all_arrived_once(arrived, {**own, **lost})
+        assert len(arrived) == 180  # no batch sent twice
+        assert wait_for_metric(server, depth, 0, timeout=10) == 0
+        assert metric(server, 'personalize_subgraph_events_total{fate="delivered"}') == 180
+    assert client.xlen(f"{prefix}events:batches") == 0
+    lines = log_lines(log)
+    taken = [line for line in lines if line.get("message", "").startswith("event batches taken")]
+    assert sum(line["batches"] for line in taken) == 16, taken
+    assert {line["whence"] for line in taken} == {"owner gone or a reply lost"}
