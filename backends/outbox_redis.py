@@ -7,7 +7,10 @@ dead letters). Storing a batch and taking over batches are Lua scripts, so each 
 atomic step (storing renews the lease too): two processes never both own a batch.
 Batches are as durable as the Redis is configured to be (AOF with `appendfsync always`
 or replicas with WAIT for the strictest); a Redis Cluster is not supported (the
-scripts touch keys they compute). Contract and ownership: `backends.outbox`.
+scripts touch keys they compute). Under a `maxmemory-policy` that may evict any key
+(allkeys-*), Redis at its limit may drop stored batches: the outbox says so in a warning
+at start-up (read from INFO; CONFIG GET is often disabled on managed Redis). Contract and
+ownership: `backends.outbox`.
 """
 
 import logging
@@ -25,6 +28,9 @@ from backends.outbox import DeadLetter, OutboxError, Stored, owner_token
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# Policies under which Redis, at its memory limit, may evict any key: stored batches too.
+_EVICTS_ANY_KEY = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
 # Generous: these are writes the client waits for, not cache lookups.
 _TIMEOUT = 5.0
@@ -111,11 +117,27 @@ class RedisOutbox:
         try:
             try:
                 await outbox.renew()
+                await outbox.check_eviction()
             except OutboxError:
                 log.exception("event outbox in Redis unavailable at start-up")
             yield outbox
         finally:
             await client.aclose()
+
+    async def check_eviction(self) -> None:
+        """Warn when this Redis may evict the outbox's keys (it shares the cache's Redis).
+
+        Read from INFO: managed Redis (ElastiCache, ...) disables CONFIG GET.
+        """
+        info = await self._call(self._client.info("memory"))
+        policy = _text(info.get("maxmemory_policy", ""))
+        if policy in _EVICTS_ANY_KEY:
+            log.warning(
+                f"event outbox: this Redis has maxmemory-policy {policy}, which evicts any "
+                "key at its memory limit, stored event batches included: accepted events "
+                "may be lost; use noeviction or a volatile-* policy for the outbox's Redis",
+                extra={"maxmemory_policy": policy, "maxmemory": info.get("maxmemory")},
+            )
 
     async def _call(self, work: Awaitable[T]) -> T:
         try:

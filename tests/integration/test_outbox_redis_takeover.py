@@ -1,4 +1,5 @@
-"""The Redis outbox: batches owned by a live process it does not hold are still sent.
+"""The Redis outbox: batches owned by a live process it does not hold are still sent,
+and a Redis that may evict any key is called out at start-up.
 
 A take or add whose reply never reached the process (a socket timeout on a large
 backlog, a dropped connection) leaves batches in Redis owned by that process's token,
@@ -118,3 +119,27 @@ def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
     taken = [line for line in lines if line.get("message", "").startswith("event batches taken")]
     assert sum(line["batches"] for line in taken) == 16, taken
     assert {line["whence"] for line in taken} == {"owner gone or a reply lost"}
+    # This Redis evicts nothing (noeviction): no warning about it.
+    assert not [line for line in lines if "maxmemory" in line.get("message", "")]
+
+
+def test_a_redis_that_may_evict_any_key_is_named_in_a_warning_at_start(
+    logs: Path, fresh_emulator: Emulator, tmp_path: Path
+) -> None:
+    with running_redis(
+        logs / "redis-allkeys-lru.log", extra=("--maxmemory-policy", "allkeys-lru")
+    ) as lru:
+        env = server_env(fresh_emulator, tmp_path / "journal", outbox="redis")
+        env["SUBGRAPH_CACHE__REDIS_URL"] = lru.url
+        log = tmp_path / "server.log"
+        with subgraph(log, env) as (server, _):
+            # It starts and takes events all the same.
+            record_all(server, plan(1, 1, 1))
+            assert wait_for(fresh_emulator, 1, timeout=20)
+    warnings = [line for line in log_lines(log) if "maxmemory-policy" in line.get("message", "")]
+    assert len(warnings) == 1, warnings
+    warning = warnings[0]
+    assert warning["maxmemory_policy"] == "allkeys-lru"
+    assert "allkeys-lru" in warning["message"]
+    assert "may be lost" in warning["message"]
+    assert warning.get("level", warning.get("levelname")) in ("WARNING", "warning"), warning
