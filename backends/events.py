@@ -307,8 +307,9 @@ class EventSender:
             try:
                 await self._outbox.done(batch.stored)
             except Exception:
-                # Delivered, but still in the outbox: the next start sends it again
-                # (at least once; the eventIds identify the copy).
+                # Delivered, but still in the outbox: upkeep takes it again once it has
+                # left memory, and it is sent again (at least once; the eventIds
+                # identify the copy).
                 log.exception("event outbox could not forget a delivered batch")
             return
 
@@ -322,6 +323,7 @@ class EventSender:
             await self._outbox.dead(batch.stored, str(exc.code), str(exc))
             self.dead_letters += 1
         except Exception:
+            # It stays in the outbox: upkeep takes it again, to be refused again.
             log.exception("event outbox could not keep a dead letter; it stays queued")
         if not batch.delivered.done():
             batch.delivered.set_exception(exc)

@@ -1,18 +1,22 @@
-"""The Redis outbox: batches owned by a live process it does not hold are still sent,
-and a Redis that may evict any key is called out at start-up.
+"""The event outbox: batches owned by a live process it does not hold are still sent
+(Redis and the journal alike), and a Redis that may evict any key is called out at
+start-up.
 
 A take or add whose reply never reached the process (a socket timeout on a large
 backlog, a dropped connection) leaves batches in Redis owned by that process's token,
 whose lease it keeps renewing, but not in its memory. The test makes that state behind
-a running server's back, with the same atomic store-and-assign the outbox's scripts do,
-and watches the server send them. Real parts: `python server.py`, a real redis-server,
-PutEvents through aioboto3 to the emulator.
+a running server's back, with the same atomic store-and-assign the outbox's scripts do
+(or the row a lost journal reply would leave), and watches the server send them. Real
+parts: `python server.py`, a real redis-server, the SQLite journal, PutEvents through
+aioboto3 to the emulator.
 """
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +61,87 @@ def wait_for_metric(server: Any, name: str, value: float, timeout: float) -> flo
     return seen
 
 
+class Store:
+    """The outbox a running server uses, seen from outside: its owner token, a batch it
+    stored, and a way to store a batch owned by it that it never heard of."""
+
+    def __init__(self, outbox: str, redis: RedisServer | None, journal: Path, prefix: str):
+        self.outbox, self.redis, self.journal, self.prefix = outbox, redis, journal, prefix
+
+    def _client(self) -> Any:
+        assert self.redis is not None
+        return self.redis.client()
+
+    def _db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.journal / "events.sqlite3", timeout=10)
+
+    def token(self) -> str:
+        if self.outbox == "journal":
+            with closing(self._db()) as db:
+                tokens = [t for (t,) in db.execute("SELECT token FROM owners")]
+        else:
+            keys = self._client().keys(f"{self.prefix}events:owner:*")
+            tokens = [
+                (k.decode() if isinstance(k, bytes) else k).removeprefix(
+                    f"{self.prefix}events:owner:"
+                )
+                for k in keys
+            ]
+        assert len(tokens) == 1, tokens
+        return str(tokens[0])
+
+    def template(self) -> dict[str, Any]:
+        if self.outbox == "journal":
+            with closing(self._db()) as db:
+                (raw,) = db.execute("SELECT params FROM batches LIMIT 1").fetchone()
+        else:
+            entries = self._client().xrange(f"{self.prefix}events:batches", count=1)
+            assert entries, "the recorded batches are in the stream"
+            raw = entries[0][1][b"params"]
+        params: dict[str, Any] = orjson.loads(raw)
+        return params
+
+    def store_lost(self, session: str, params: dict[str, Any], token: str) -> None:
+        """What a take or add whose reply was lost leaves: a batch owned by `token`."""
+        if self.outbox == "journal":
+            with closing(self._db()) as db, db:
+                db.execute(
+                    "INSERT INTO batches (session, params, added, owner) VALUES (?, ?, ?, ?)",
+                    (session, orjson.dumps(params), time.time(), token),
+                )
+            return
+        self._client().eval(
+            LOST_REPLY,
+            2,
+            f"{self.prefix}events:batches",
+            f"{self.prefix}events:owner-of",
+            session,
+            orjson.dumps(params),
+            repr(time.time()),
+            token,
+        )
+
+    def left(self) -> int:
+        if self.outbox == "journal":
+            with closing(self._db()) as db:
+                return int(db.execute("SELECT count(*) FROM batches").fetchone()[0])
+        return int(self._client().xlen(f"{self.prefix}events:batches"))
+
+
+@pytest.mark.parametrize("outbox", ["redis", "journal"])
 def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
-    redis: RedisServer, fresh_emulator: Emulator, tmp_path: Path
+    outbox: str, fresh_emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     prefix = f"{tmp_path.name}:"
-    env = server_env(fresh_emulator, tmp_path / "journal", outbox="redis", lease="1")
-    env["SUBGRAPH_CACHE__REDIS_URL"] = redis.url
-    env["SUBGRAPH_CACHE__KEY_PREFIX"] = prefix
+    env = server_env(fresh_emulator, tmp_path / "journal", outbox=outbox, lease="1")
+    redis: RedisServer | None = None
+    if outbox == "redis":
+        redis = request.getfixturevalue("redis")
+        env["SUBGRAPH_CACHE__REDIS_URL"] = redis.url
+        env["SUBGRAPH_CACHE__KEY_PREFIX"] = prefix
+    store = Store(outbox, redis, tmp_path / "journal", prefix)
     own = plan(10, 2, 5)  # 20 batches recorded through the API
     lost = {f"lost-{s}": b for s, b in plan(8, 2, 5).items()}  # 16 batches behind its back
-    client = redis.client()
     depth = "personalize_subgraph_event_queue_depth"
     fresh_emulator.faults(**FAILING)
     log = tmp_path / "server.log"
@@ -76,17 +151,7 @@ def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
         # the ones it holds are never taken a second time.
         time.sleep(2.5)
         assert metric(server, depth) == 20
-        leases = [
-            key.decode() if isinstance(key, bytes) else key
-            for key in client.keys(f"{prefix}events:owner:*")
-        ]
-        assert len(leases) == 1, leases
-        token = leases[0].removeprefix(f"{prefix}events:owner:")
-        entries = client.xrange(f"{prefix}events:batches", count=1)
-        assert entries, "the recorded batches are in the stream"
-        template = entries[0][1]
-        assert template is not None
-        params = orjson.loads(template[b"params"])
+        token, params = store.token(), store.template()
         for session, batches in lost.items():
             for items in batches:
                 events = [
@@ -94,16 +159,7 @@ def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
                     for item in items
                 ]
                 batch = {**params, "sessionId": session, "eventList": events}
-                client.eval(
-                    LOST_REPLY,
-                    2,
-                    f"{prefix}events:batches",
-                    f"{prefix}events:owner-of",
-                    session,
-                    orjson.dumps(batch),
-                    repr(time.time()),
-                    token,
-                )
+                store.store_lost(session, batch, token)
         # Within a few leases the process holds them too, each once.
         assert wait_for_metric(server, depth, 36, timeout=5) == 36
         time.sleep(1)
@@ -114,7 +170,7 @@ def test_batches_owned_but_not_held_after_a_lost_reply_are_sent_once(
         assert len(arrived) == 180  # no batch sent twice
         assert wait_for_metric(server, depth, 0, timeout=10) == 0
         assert metric(server, 'personalize_subgraph_events_total{fate="delivered"}') == 180
-    assert client.xlen(f"{prefix}events:batches") == 0
+    assert store.left() == 0
     lines = log_lines(log)
     taken = [line for line in lines if line.get("message", "").startswith("event batches taken")]
     assert sum(line["batches"] for line in taken) == 16, taken
