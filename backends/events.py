@@ -91,6 +91,10 @@ class EventSender:
         self._sessions: dict[str, deque[_Batch]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._held = 0  # batches in `_sessions` (those being sent included)
+        # The same batches by outbox id: a batch leaves only once it left the outbox
+        # (delivered and done, or dead-lettered), so `take` returns what is ours but
+        # missing here (a lost reply) and never a second copy of what is held.
+        self._by_id: dict[str, _Batch] = {}
         self._sending = 0
         self._busy: set[str] = set()  # sessions whose first batch is being sent
         self._storing = 0  # batches on their way into the outbox
@@ -124,7 +128,7 @@ class EventSender:
     ) -> AsyncIterator["EventSender"]:
         sender = cls(sink, settings, outbox, on_change)
         try:
-            sender._hold(await outbox.take(), "left by a previous process")
+            sender._hold(await outbox.take(sender._by_id), "left by a previous process")
             sender.dead_letters = await outbox.dead_count()
         except Exception:
             # A Redis that is down at start-up: recommendations are served, recordEvents
@@ -188,17 +192,24 @@ class EventSender:
             ) from None
         finally:
             self._storing -= 1
-        batch = _Batch(stored)
-        self._enqueue(batch)
+        # Upkeep's `take` may have found the batch first (it is ours in the outbox before
+        # this reply arrives): it is held already, not queued twice.
+        batch = self._by_id.get(stored.id)
+        if batch is None:
+            batch = _Batch(stored)
+            self._enqueue(batch)
         self.counts.accepted += size
         self._changed()
         return batch
 
-    def _hold(self, taken: list[Stored], whence: str) -> None:
+    def _hold(self, found: list[Stored], whence: str) -> None:
+        taken = []
+        for stored in found:
+            if stored.id not in self._by_id:
+                self._enqueue(_Batch(stored))
+                taken.append(stored)
         if not taken:
             return
-        for stored in taken:
-            self._enqueue(_Batch(stored))
         log.warning(
             "event batches taken over from the outbox, sending them",
             extra={
@@ -212,6 +223,7 @@ class EventSender:
     def _enqueue(self, batch: _Batch) -> None:
         session = batch.stored.session
         queue = self._sessions.get(session)
+        self._by_id[batch.stored.id] = batch
         self._held += 1
         self._empty.clear()
         if queue is None:
@@ -249,6 +261,9 @@ class EventSender:
                 self._sending -= 1
                 self._busy.discard(session)
             queue.popleft()
+            # Delivered and done, or dead-lettered: out of the outbox (unless `done` or
+            # `dead` failed: then `take` returns it again, sent at least once).
+            self._by_id.pop(batch.stored.id, None)
             self._held -= 1
             if queue:
                 self._ready.put_nowait(session)
@@ -292,8 +307,9 @@ class EventSender:
             try:
                 await self._outbox.done(batch.stored)
             except Exception:
-                # Delivered, but still in the outbox: the next start sends it again
-                # (at least once; the eventIds identify the copy).
+                # Delivered, but still in the outbox: upkeep takes it again once it has
+                # left memory, and it is sent again (at least once; the eventIds
+                # identify the copy).
                 log.exception("event outbox could not forget a delivered batch")
             return
 
@@ -307,6 +323,7 @@ class EventSender:
             await self._outbox.dead(batch.stored, str(exc.code), str(exc))
             self.dead_letters += 1
         except Exception:
+            # It stays in the outbox: upkeep takes it again, to be refused again.
             log.exception("event outbox could not keep a dead letter; it stays queued")
         if not batch.delivered.done():
             batch.delivered.set_exception(exc)
@@ -317,7 +334,7 @@ class EventSender:
             await asyncio.sleep(self._settings.lease / 3)
             try:
                 await self._outbox.renew()
-                self._hold(await self._outbox.take(), "owner gone")
+                self._hold(await self._outbox.take(self._by_id), "owner gone or a reply lost")
                 self.dead_letters = await self._outbox.dead_count()
             except Exception:
                 log.exception("event outbox upkeep failed; trying again")

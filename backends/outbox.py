@@ -25,6 +25,13 @@ transaction, so two processes never both own a batch; a process that stalls past
 lease and then sends what it held may duplicate a batch once (at least once, not twice
 forever). The order of a session's batches is kept within a process.
 
+`take(held)` returns, besides the batches taken over, this process's own batches whose
+ids are not in `held` (the ids the sender holds in memory): a take or add whose reply
+was lost (a timeout, a dropped connection) left batches owned by this live process that
+it does not hold, and nobody would send them until it stops. The sender keeps a batch's
+id in `held` until the batch has left the outbox (delivered and done, or dead-lettered),
+so only a batch whose `done`/`dead` failed is taken again: at least once, not never.
+
 `python -m backends.outbox dead-letters [--config F] [--requeue]` prints the dead
 letters of the configured outbox as JSON lines (and, with --requeue, puts them back to
 be sent by the next start or the running processes' next look).
@@ -39,7 +46,7 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -105,8 +112,9 @@ class Outbox(Protocol):
         """Store one batch durably, owned by this process."""
         ...
 
-    async def take(self) -> list[Stored]:
-        """Take over the batches no live process owns; they are this process's now."""
+    async def take(self, held: Container[str] = frozenset()) -> list[Stored]:
+        """Take over the batches no live process owns (they are this process's now), and
+        return too those this process owns already whose id is not in `held`."""
         ...
 
     async def renew(self) -> None:
@@ -287,10 +295,16 @@ class JournalOutbox:
         row = await self._write(insert)
         return Stored(str(row), (row, 0), session, params, added)
 
-    async def take(self) -> list[Stored]:
-        def adopt() -> list[Stored]:
+    async def take(self, held: Container[str] = frozenset()) -> list[Stored]:
+        def adopt() -> tuple[list[Stored], list[int]]:
             now = time.time()
             with self._transaction() as tx:
+                mine = [
+                    i
+                    for (i,) in tx.execute(
+                        "SELECT id FROM batches WHERE owner = ?", (self._token,)
+                    ).fetchall()
+                ]
                 owners = tx.execute("SELECT token, pid, lease_until FROM owners").fetchall()
                 gone = [
                     token
@@ -303,10 +317,26 @@ class JournalOutbox:
                     "(SELECT token FROM owners) RETURNING id, session, params, added",
                     (self._token,),
                 ).fetchall()
-            taken = [Stored(str(i), (i, 0), s, orjson.loads(p), a) for i, s, p, a in rows]
-            return sorted(taken, key=lambda stored: stored.order)
+            return [_row(*row) for row in rows], mine
 
-        return await self._run(adopt)
+        def fetch(ids: list[int]) -> list[Stored]:
+            found = []
+            for at in range(0, len(ids), 500):
+                chunk = ids[at : at + 500]
+                found += self._conn.execute(
+                    "SELECT id, session, params, added FROM batches "
+                    f"WHERE owner = ? AND id IN ({', '.join('?' * len(chunk))})",
+                    (self._token, *chunk),
+                ).fetchall()
+            return [_row(*row) for row in found]
+
+        taken, mine = await self._run(adopt)
+        # Checked here, on the loop, then fetched: a batch leaves `held` only once it
+        # left the journal, so what is fetched is not held.
+        missing = [i for i in mine if str(i) not in held]
+        if missing:
+            taken += await self._run(functools.partial(fetch, missing))
+        return sorted(taken, key=lambda stored: stored.order)
 
     async def renew(self) -> None:
         def extend() -> None:
@@ -381,6 +411,10 @@ class JournalOutbox:
                 tx.execute("DELETE FROM owners WHERE token = ?", (self._token,))
 
         await self._run(give_up)
+
+
+def _row(i: int, session: str, params: bytes, added: float) -> Stored:
+    return Stored(str(i), (i, 0), session, orjson.loads(params), added)
 
 
 class _Tx:

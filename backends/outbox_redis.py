@@ -7,12 +7,15 @@ dead letters). Storing a batch and taking over batches are Lua scripts, so each 
 atomic step (storing renews the lease too): two processes never both own a batch.
 Batches are as durable as the Redis is configured to be (AOF with `appendfsync always`
 or replicas with WAIT for the strictest); a Redis Cluster is not supported (the
-scripts touch keys they compute). Contract and ownership: `backends.outbox`.
+scripts touch keys they compute). Under a `maxmemory-policy` that may evict any key
+(allkeys-*), Redis at its limit may drop stored batches: the outbox says so in a warning
+at start-up (read from INFO; CONFIG GET is often disabled on managed Redis). Contract and
+ownership: `backends.outbox`.
 """
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Container
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -26,6 +29,9 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+# Policies under which Redis, at its memory limit, may evict any key: stored batches too.
+_EVICTS_ANY_KEY = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
+
 # Generous: these are writes the client waits for, not cache lookups.
 _TIMEOUT = 5.0
 
@@ -36,16 +42,20 @@ redis.call('SET', ARGV[5], '1', 'PX', ARGV[6])
 return id
 """
 
+# Entries nobody (alive) owns become this process's, whole; the ids of those it owns
+# already come back too (ids only: the caller fetches those it does not hold).
 _TAKE = """
-local out = {}
+local taken, mine = {}, {}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
   local owner = redis.call('HGET', KEYS[2], entry[1])
-  if (not owner) or (owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 0) then
+  if owner == ARGV[1] then
+    table.insert(mine, entry[1])
+  elseif (not owner) or redis.call('EXISTS', ARGV[2] .. owner) == 0 then
     redis.call('HSET', KEYS[2], entry[1], ARGV[1])
-    table.insert(out, entry)
+    table.insert(taken, entry)
   end
 end
-return out
+return {taken, mine}
 """
 
 _REQUEUE = """
@@ -78,6 +88,12 @@ def _fields(raw: Any) -> dict[str, str]:
     return dict(zip(items[::2], items[1::2], strict=True))
 
 
+def _stored(entry_id: Any, values: Any) -> Stored:
+    entry, fields = _text(entry_id), _fields(values)
+    params = orjson.loads(fields["params"])
+    return Stored(entry, _order(entry), fields["session"], params, float(fields["added"]))
+
+
 class RedisOutbox:
     """See the module docstring."""
 
@@ -101,11 +117,27 @@ class RedisOutbox:
         try:
             try:
                 await outbox.renew()
+                await outbox.check_eviction()
             except OutboxError:
                 log.exception("event outbox in Redis unavailable at start-up")
             yield outbox
         finally:
             await client.aclose()
+
+    async def check_eviction(self) -> None:
+        """Warn when this Redis may evict the outbox's keys (it shares the cache's Redis).
+
+        Read from INFO: managed Redis (ElastiCache, ...) disables CONFIG GET.
+        """
+        info = await self._call(self._client.info("memory"))
+        policy = _text(info.get("maxmemory_policy", ""))
+        if policy in _EVICTS_ANY_KEY:
+            log.warning(
+                f"event outbox: this Redis has maxmemory-policy {policy}, which evicts any "
+                "key at its memory limit, stored event batches included: accepted events "
+                "may be lost; use noeviction or a volatile-* policy for the outbox's Redis",
+                extra={"maxmemory_policy": policy, "maxmemory": info.get("maxmemory")},
+            )
 
     async def _call(self, work: Awaitable[T]) -> T:
         try:
@@ -132,18 +164,20 @@ class RedisOutbox:
         entry_id = _text(raw)
         return Stored(entry_id, _order(entry_id), session, params, added)
 
-    async def take(self) -> list[Stored]:
-        raw = await self._call(
+    async def take(self, held: Container[str] = frozenset()) -> list[Stored]:
+        taken_raw, mine = await self._call(
             self._client.eval(_TAKE, 2, self._batches, self._owner_of, self._token, self._owners)
         )
-        taken = []
-        for entry_id, values in raw:
-            fields = _fields(values)
-            entry = _text(entry_id)
-            params = orjson.loads(fields["params"])
-            taken.append(
-                Stored(entry, _order(entry), fields["session"], params, float(fields["added"]))
-            )
+        taken = [_stored(entry_id, values) for entry_id, values in taken_raw]
+        # Ours already, yet not held: the reply of an earlier take or add was lost.
+        # Fetched after the check: a batch leaves `held` only once it left the stream.
+        missing = [entry for entry in map(_text, mine) if entry not in held]
+        if missing:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry in missing:
+                    pipe.xrange(self._batches, entry, entry)
+                found = await self._call(pipe.execute())
+            taken += [_stored(entry_id, values) for rows in found for entry_id, values in rows]
         return sorted(taken, key=lambda s: s.order)
 
     async def renew(self) -> None:

@@ -52,8 +52,13 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis(log: Path, timeout: float = 20.0) -> Iterator[RedisServer]:
-    """Start redis-server on a free loopback port, wait until it answers PING, stop it after."""
+def running_redis(
+    log: Path, timeout: float = 20.0, extra: tuple[str, ...] = ()
+) -> Iterator[RedisServer]:
+    """Start redis-server on a free loopback port, wait until it answers PING, stop it after.
+
+    `extra`: more redis-server options, e.g. ("--maxmemory-policy", "allkeys-lru").
+    """
     port = free_port()
     args = [
         str(redis_server_binary()),
@@ -62,6 +67,7 @@ def running_redis(log: Path, timeout: float = 20.0) -> Iterator[RedisServer]:
         "--save", "",
         "--appendonly", "no",
         "--dir", str(log.parent),
+        *extra,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=log.parent, stdout=out, stderr=out)
