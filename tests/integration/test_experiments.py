@@ -3,7 +3,7 @@
 still count, and a switched-off experiment."""
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -408,48 +408,43 @@ def test_the_readout_takes_events_from_the_engine(
 
 SCROLL = """query Scroll($reps: [_Any!]!, $after: String) { _entities(representations: $reps) {
   ... on User { recommendations(experiment: HOME_HERO, numResults: 3, after: $after) {
-    experiment { variant } items { itemId } pageInfo { endCursor hasNextPage } } } } }"""
-
-
-def test_scrolling_an_experiment_s_list_is_one_exposure(configured: Subgraph) -> None:
-    user = "user-0077"
-    reps = [{"__typename": "User", "id": user}]
-    variant = ["control", "campaign"][assign("HOME_HERO", "2026-12", user, [50, 50])]
-    before = exposures(configured, "HOME_HERO", variant)
-    first = configured.query(SCROLL, {"reps": reps})
-    assert "errors" not in first, first
-    answer = first["data"]["_entities"][0]["recommendations"]
-    assert answer["experiment"] == {"variant": variant}
-    cursor = answer["pageInfo"]["endCursor"]
-    second = configured.query(SCROLL, {"reps": reps, "after": cursor})
-    assert "errors" not in second, second
-    later = second["data"]["_entities"][0]["recommendations"]
-    assert later["experiment"] == {"variant": variant}
-    assert not {i["itemId"] for i in later["items"]} & {i["itemId"] for i in answer["items"]}
-    # A cursor altered by hand is refused and shows nothing.
-    refused = configured.query(SCROLL, {"reps": reps, "after": cursor[:-2] + "xx"})
-    assert codes(refused) == ["BAD_USER_INPUT"], refused
-    # The first page counted; the next page and the refusal did not.
-    assert exposures(configured, "HOME_HERO", variant) - before == 1
-
-
+    experiment { variant } items { itemId } pageInfo { endCursor } } } } }"""
 PAGE_SCROLL = """query Page($reps: [_Any!]!, $after: String) { _entities(representations: $reps) {
   ... on User { recommendationPage(sections: [{experiment: HOME_HERO, numResults: 3,
-    after: $after}]) { items { itemId } pageInfo { endCursor } } } } }"""
+    after: $after}]) { experiment { variant } items { itemId } pageInfo { endCursor } } } } }"""
 
 
-def test_scrolling_an_experiment_section_is_one_exposure(configured: Subgraph) -> None:
-    user = "user-0078"
+def _field(body: dict[str, Any]) -> Any:
+    assert "errors" not in body, body
+    return body["data"]["_entities"][0]["recommendations"]
+
+
+def _section(body: dict[str, Any]) -> Any:
+    assert "errors" not in body, body
+    [section] = body["data"]["_entities"][0]["recommendationPage"]
+    return section
+
+
+@pytest.mark.parametrize(
+    ("query", "answer", "user"),
+    [(SCROLL, _field, "user-0077"), (PAGE_SCROLL, _section, "user-0078")],
+    ids=["field", "page-section"],
+)
+def test_scrolling_an_experiment_s_list_is_one_exposure(
+    configured: Subgraph, query: str, answer: Callable[[dict[str, Any]], Any], user: str
+) -> None:
     reps = [{"__typename": "User", "id": user}]
     variant = ["control", "campaign"][assign("HOME_HERO", "2026-12", user, [50, 50])]
     before = exposures(configured, "HOME_HERO", variant)
-    first = configured.query(PAGE_SCROLL, {"reps": reps})
-    assert "errors" not in first, first
-    [section] = first["data"]["_entities"][0]["recommendationPage"]
-    second = configured.query(
-        PAGE_SCROLL, {"reps": reps, "after": section["pageInfo"]["endCursor"]}
-    )
-    assert "errors" not in second, second
-    [later] = second["data"]["_entities"][0]["recommendationPage"]
-    assert len(later["items"]) == 3
+    first = answer(configured.query(query, {"reps": reps}))
+    cursor = first["pageInfo"]["endCursor"]
+    later = answer(configured.query(query, {"reps": reps, "after": cursor}))
+    for page in (first, later):
+        assert page["experiment"] == {"variant": variant}
+        assert len(page["items"]) == 3
+    assert not {i["itemId"] for i in later["items"]} & {i["itemId"] for i in first["items"]}
+    # A cursor altered by hand is refused and shows nothing.
+    refused = configured.query(query, {"reps": reps, "after": cursor[:-2] + "xx"})
+    assert codes(refused) == ["BAD_USER_INPUT"], refused
+    # The first page counted; the next page and the refusal did not.
     assert exposures(configured, "HOME_HERO", variant) - before == 1

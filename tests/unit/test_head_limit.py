@@ -4,30 +4,21 @@
 import asyncio
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pytest
-from uvicorn.config import Config
 from uvicorn.server import ServerState
 
+from tests.protocol_sockets import on_socketpair
 from web.connections import ConnectionLimits, Refusals
 from web.uvicorn_internals import DeadlineProtocol
 
 LIMIT = 4096
 
 
-async def _app(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 204, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
-
-
 @pytest.fixture
 def protocol() -> Iterator[tuple[DeadlineProtocol, socket.socket, asyncio.AbstractEventLoop]]:
     """Our protocol on a real connected socket, fed by the test instead of the loop."""
-    loop = asyncio.new_event_loop()
-    config = Config(_app, log_level="warning")
-    config.load()
     limits = ConnectionLimits(
         header_timeout=30,
         body_grace=30,
@@ -36,16 +27,12 @@ def protocol() -> Iterator[tuple[DeadlineProtocol, socket.socket, asyncio.Abstra
         shutdown_grace=1,
         max_head_bytes=LIMIT,
     )
-    made = DeadlineProtocol(config, ServerState(), {}, loop, limits=limits, refusals=Refusals())
-    ours, theirs = socket.socketpair()
-    loop.run_until_complete(loop.connect_accepted_socket(lambda: made, ours))
-    try:
-        yield made, theirs, loop
-    finally:
-        made.transport.close()
-        loop.run_until_complete(asyncio.sleep(0))
-        theirs.close()
-        loop.close()
+    with on_socketpair(
+        lambda config, loop: DeadlineProtocol(
+            config, ServerState(), {}, loop, limits=limits, refusals=Refusals()
+        )
+    ) as made:
+        yield made
 
 
 def answer(theirs: socket.socket, loop: asyncio.AbstractEventLoop) -> bytes:

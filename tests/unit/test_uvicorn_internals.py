@@ -15,34 +15,21 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from tests.protocol_sockets import no_content, on_socketpair
 from web.uvicorn_internals import DeadlineProtocols
 
 MOVED = "uvicorn moved {}: web/uvicorn_internals.py relies on it"
 
 
-async def _app(scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 204, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
-
-
 @pytest.fixture
 def connected() -> Iterator[tuple[HttpToolsProtocol, socket.socket, asyncio.AbstractEventLoop]]:
     """uvicorn's own protocol on a real connected socket (no server around it)."""
-    loop = asyncio.new_event_loop()
-    config = Config(_app, log_level="warning")
-    config.load()
-    protocol = HttpToolsProtocol(
-        config=config, server_state=ServerState(), app_state={}, _loop=loop
-    )
-    ours, theirs = socket.socketpair()
-    loop.run_until_complete(loop.connect_accepted_socket(lambda: protocol, ours))
-    try:
-        yield protocol, theirs, loop
-    finally:
-        protocol.transport.close()
-        loop.run_until_complete(asyncio.sleep(0))
-        theirs.close()
-        loop.close()
+    with on_socketpair(
+        lambda config, loop: HttpToolsProtocol(
+            config=config, server_state=ServerState(), app_state={}, _loop=loop
+        )
+    ) as made:
+        yield made
 
 
 def test_httptools_protocol_is_what_uvicorn_runs() -> None:
@@ -60,7 +47,7 @@ def test_server_builds_the_protocol_with_these_keywords() -> None:
     for keyword in ("config=config", "server_state=self.server_state", "app_state=", "_loop="):
         assert keyword in source, MOVED.format(f"the keyword `{keyword}` of Server.startup")
     factory = DeadlineProtocols.__new__(DeadlineProtocols)
-    config = Config(_app, http=factory)  # type: ignore[arg-type]
+    config = Config(no_content, http=factory)  # type: ignore[arg-type]
     config.load()
     loaded: object = config.http_protocol_class
     assert loaded is factory, MOVED.format("`Config(http=<callable>)`")
