@@ -37,13 +37,12 @@ from domain.errors import InvalidArgument, NotConfigured, SubgraphError
 from domain.request import Operation, RecommendationRequest
 from domain.result import RecommendationResult, ResultItem, Source
 from resolvers.arguments import (
-    MAX_RESULTS,
-    MAX_RESULTS_WITH_METADATA,
     check_context,
     check_id,
     check_input_list,
     check_num_results,
     given,
+    max_results,
     resolve_filter,
 )
 from resolvers.context import Context
@@ -175,7 +174,7 @@ def _section(
         promotion=promotion,
         from_graph=graph,
     )
-    cap = MAX_RESULTS_WITH_METADATA if case.metadata_columns else MAX_RESULTS
+    cap = max_results(with_metadata=bool(case.metadata_columns))
     after = getattr(section, "after", None)
     if given(after) or scrolling:
         window = window_size(settings, request, shown)
@@ -327,14 +326,10 @@ def _with_variants(
     out: list[RecommendationsView | Exception] = []
     for plan, view in zip(planned, page, strict=True):
         chosen = plan.variant if isinstance(plan, PlannedSection) else None
-        if chosen is not None:
+        if isinstance(plan, PlannedSection) and chosen is not None:
             # A later page of a scrolled section is the same list: counted once.
-            first_page = not (isinstance(plan, PlannedSection) and plan.after is not None)
-            if (
-                first_page
-                and chosen.attribution_source is not None
-                and context.experiments is not None
-            ):
+            counted = chosen.attribution_source is not None and plan.after is None
+            if counted and context.experiments is not None:
                 context.experiments.exposed(chosen.view.name, chosen.view.variant)
             if isinstance(view, RecommendationsView):
                 view = dataclasses.replace(
