@@ -214,7 +214,7 @@ class PersonalizeResolver:
         settings = context.settings
         experiment = experiment_name(args)
         if experiment is None:
-            return await self._answer(root, info, args)
+            return await _answer(info, self.build(root, settings, args), args.get("after"))
         chosen = assignment(settings, experiment, self.unit(root, settings, args))
         args = variant_arguments(settings, args, chosen)
         request = self.build(root, settings, args)
@@ -223,24 +223,19 @@ class PersonalizeResolver:
         first_page = not given(args.get("after"))
         if first_page and chosen.attribution_source is not None and context.experiments is not None:
             context.experiments.exposed(experiment, chosen.view.variant)
-        view = await self._answer(root, info, args, request)
+        view = await _answer(info, request, args.get("after"))
         return dataclasses.replace(
             view, experiment=chosen.view, attribution_source=chosen.attribution_source
         )
 
-    async def _answer(
-        self,
-        root: Any,
-        info: strawberry.Info,
-        args: dict[str, Any],
-        request: RecommendationRequest | None = None,
-    ) -> RecommendationsView:
-        if request is None:
-            request = self.build(root, info.context.settings, args)
-        after = args.get("after")
-        if request.operation is Operation.GET_RECOMMENDATIONS and scrolls(info, after):
-            return await _scroll(info, request, after)
-        return await _load(info, request)
+
+async def _answer(
+    info: strawberry.Info, request: RecommendationRequest, after: Any
+) -> RecommendationsView:
+    """A page of the list when the client scrolls it, else the whole answer."""
+    if request.operation is Operation.GET_RECOMMENDATIONS and scrolls(info, after):
+        return await _scroll(info, request, after)
+    return await _load(info, request)
 
 
 async def _scroll(
