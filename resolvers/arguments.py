@@ -43,10 +43,15 @@ def check_id(value: Any, argument: str) -> str:
     return text
 
 
+def max_results(*, with_metadata: bool) -> int:
+    """The most items one call may ask for: fewer when item metadata comes back."""
+    return MAX_RESULTS_WITH_METADATA if with_metadata else MAX_RESULTS
+
+
 def check_num_results(value: Any, *, with_metadata: bool) -> int | None:
     if not given(value):
         return None
-    limit = MAX_RESULTS_WITH_METADATA if with_metadata else MAX_RESULTS
+    limit = max_results(with_metadata=with_metadata)
     if not 1 <= value <= limit:
         why = " when item metadata is returned" if with_metadata else ""
         raise InvalidArgument(f"numResults must be between 1 and {limit}{why}, got {value}")

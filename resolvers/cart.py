@@ -49,12 +49,11 @@ from domain.errors import ErrorCode, InvalidArgument, NotConfigured, SubgraphErr
 from domain.request import Operation, RecommendationRequest
 from domain.result import ResultItem, Source
 from resolvers.arguments import (
-    MAX_RESULTS,
-    MAX_RESULTS_WITH_METADATA,
     check_context,
     check_id,
     check_num_results,
     given,
+    max_results,
 )
 from resolvers.context import Context
 from resolvers.recommendations import RecommendationsView, answered, field_request, recovered
@@ -113,7 +112,7 @@ def plan_cart(
     case = settings.use_cases[name]
     shows = num_results if given(num_results) and num_results is not None else DEFAULT_SHOWN
     check_num_results(shows, with_metadata=bool(case.metadata_columns))
-    cap = MAX_RESULTS_WITH_METADATA if case.metadata_columns else MAX_RESULTS
+    cap = max_results(with_metadata=bool(case.metadata_columns))
     asked = min(shows + len(seeds), cap)
     requests = tuple(
         field_request(

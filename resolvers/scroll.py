@@ -36,7 +36,7 @@ from backends.windows import Windows
 from domain.errors import CursorExpired, InvalidArgument
 from domain.request import RecommendationRequest
 from domain.result import RecommendationResult, ResultItem, Source
-from resolvers.arguments import MAX_RESULTS, MAX_RESULTS_WITH_METADATA, given
+from resolvers.arguments import given, max_results
 from resolvers.cursors import Cursor, Cursors, question
 from settings import Settings
 
@@ -94,7 +94,7 @@ def open_scrolling(settings: Settings, store: Store) -> Scrolling:
 
 def window_size(settings: Settings, request: RecommendationRequest, shows: int) -> int:
     case = settings.use_cases[request.use_case]
-    cap = MAX_RESULTS_WITH_METADATA if request.metadata_columns else MAX_RESULTS
+    cap = max_results(with_metadata=bool(request.metadata_columns))
     wanted = case.page_window or settings.pagination.window
     return min(max(wanted, shows), cap)
 
