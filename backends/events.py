@@ -90,8 +90,8 @@ class EventSender:
         # batch waits for a sender, and is being sent while it is not.
         self._sessions: dict[str, deque[_Batch]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._held = 0  # batches in `_sessions` (those being sent included)
-        # The same batches by outbox id: a batch leaves only once it left the outbox
+        # The batches in `_sessions` (those being sent included) by outbox id; its size
+        # is the depth. A batch leaves only once it left the outbox
         # (delivered and done, or dead-lettered), so `take` returns what is ours but
         # missing here (a lost reply) and never a second copy of what is held.
         self._by_id: dict[str, _Batch] = {}
@@ -105,7 +105,7 @@ class EventSender:
     @property
     def depth(self) -> int:
         """Batches this process holds for delivery (those being sent included)."""
-        return self._held
+        return len(self._by_id)
 
     @property
     def oldest_age(self) -> float:
@@ -156,7 +156,7 @@ class EventSender:
         for event in params["eventList"]:
             event.setdefault("eventId", uuid.uuid4().hex)
         size = len(params["eventList"])
-        waiting = self._held - self._sending + self._storing
+        waiting = len(self._by_id) - self._sending + self._storing
         if waiting >= self._settings.queue_size:
             self.counts.refused += size
             self._changed()
@@ -224,7 +224,6 @@ class EventSender:
         session = batch.stored.session
         queue = self._sessions.get(session)
         self._by_id[batch.stored.id] = batch
-        self._held += 1
         self._empty.clear()
         if queue is None:
             self._sessions[session] = deque([batch])
@@ -264,7 +263,6 @@ class EventSender:
             # Delivered and done, or dead-lettered: out of the outbox (unless `done` or
             # `dead` failed: then `take` returns it again, sent at least once).
             self._by_id.pop(batch.stored.id, None)
-            self._held -= 1
             if queue:
                 self._ready.put_nowait(session)
             else:
