@@ -231,7 +231,7 @@ def test_country_from_the_catalog_becomes_personalize_context(
     assert "errors" not in body, body
     country = body["data"]["user"]["country"]
     assert country
-    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    sent = fresh_emulator.requests()
     assert [r["body"].get("context") for r in sent] == [{"COUNTRY": country}]
     assert sent[0]["body"]["userId"] == "user-0003"
 
@@ -295,7 +295,7 @@ def test_a_deduplicated_home_page_through_the_gateway(
         "catalog",
     ]
     # One call per section, each with the user's country from the catalog (@requires).
-    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    sent = fresh_emulator.requests()
     assert len(sent) == 4
     assert all(r["body"]["context"] == {"COUNTRY": user["country"]} for r in sent), sent
 
@@ -326,7 +326,7 @@ def test_a_scroll_through_the_gateway(supergraph: Supergraph, fresh_emulator: Em
         '{ user(id: "user-0006") { recommendations(numResults: 100) { items { itemId } } } }'
     )
     assert [e["itemId"] for e in body["data"]["user"]["recommendations"]["items"]] == shown
-    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    sent = fresh_emulator.requests()
     assert [r["body"]["numResults"] for r in sent] == [100, 100]
     assert "COUNTRY" in sent[0]["body"]["context"]
     assert sent[0]["body"]["context"] == sent[1]["body"]["context"]
@@ -369,7 +369,7 @@ def test_a_cart_through_the_gateway(supergraph: Supergraph, fresh_emulator: Emul
     [error] = body["errors"]
     assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE", error
     assert error["message"].startswith("itemIds[1] (item-0012): ")
-    sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+    sent = fresh_emulator.requests()
     [ranking] = [r["body"] for r in sent if "inputList" in r["body"]]
     assert sorted(ranking["inputList"]) == sorted(shown)
     assert ranking["userId"] == "user-0007"
@@ -398,7 +398,7 @@ def test_an_experiment_through_the_gateway(
         assert answer["experiment"] == {"name": "HOME_HERO", "variant": variant}
         assert answer["attributionSource"] == f"HOME_HERO:{variant}"
         assert all(entry["item"]["title"] for entry in answer["items"])
-        sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"]
+        sent = fresh_emulator.requests()
         body_sent = sent[-1]["body"]
         arn = body_sent.get("recommenderArn") or body_sent.get("campaignArn")
         assert arn == arns[variant]

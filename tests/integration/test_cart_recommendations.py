@@ -11,7 +11,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
@@ -38,11 +37,6 @@ def subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
             "SUBGRAPH_LIMITS__MAX_CALLS": str(MAX_CALLS),
         },
     )
-
-
-def sent(emulator: Emulator) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = httpx.get(f"{emulator.url}/_emulator/requests").json()["requests"]
-    return found
 
 
 def cart(subgraph: Subgraph, seeds: list[str], extra: str = "") -> dict[str, Any]:
@@ -99,7 +93,7 @@ def test_a_cart_is_the_fusion_of_its_seeds_lists_in_one_round(
     elapsed = time.perf_counter() - started
     assert "errors" not in body, body
     answer = body["data"]["cartRecommendations"]
-    calls = sent(fresh_emulator)
+    calls = fresh_emulator.requests()
     assert len(calls) == 3, calls
     # All three had arrived before the first was answered; each asked n + 3 items.
     assert max(c["arrived"] for c in calls) < min(c["answered"] for c in calls), calls
@@ -133,7 +127,7 @@ def test_a_users_cart_is_reranked_by_the_configured_ranking(
     body = cart(subgraph, seeds, ', numResults: 8, userId: "user-0301"')
     assert "errors" not in body, body
     answer = body["data"]["cartRecommendations"]
-    calls = sent(fresh_emulator)
+    calls = fresh_emulator.requests()
     assert len(calls) == 4, calls
     [ranking] = [c["body"] for c in calls if c["body"].get("campaignArn") == RANKING]
     assert ranking["inputList"] == merged

@@ -361,7 +361,7 @@ def test_related_takes_an_experiment_with_a_variant_filter(
         assert answer["attributionSource"] == f"RELATED_TEST:{variant}"
         assert len(answer["items"]) == 4
         # The variant's use case answers, with its filter (the query gave none).
-        sent = httpx.get(f"{fresh_emulator.url}/_emulator/requests").json()["requests"][-1]
+        sent = fresh_emulator.requests()[-1]
         arn = sent["body"].get("recommenderArn") or sent["body"].get("campaignArn")
         if variant == "viewed":
             assert arn.endswith("recommender/customers-who-viewed-x")

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
@@ -142,11 +141,6 @@ def subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
     )
 
 
-def sent(emulator: Emulator) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = httpx.get(f"{emulator.url}/_emulator/requests").json()["requests"]
-    return found
-
-
 def test_a_page_makes_its_calls_in_one_concurrent_round(
     subgraph: Subgraph, fresh_emulator: Emulator
 ) -> None:
@@ -164,7 +158,7 @@ def test_a_page_makes_its_calls_in_one_concurrent_round(
     )
     elapsed = time.perf_counter() - started
     assert [len(item_ids(s)) for s in page] == [5, 5, 5, 3]
-    calls = sent(fresh_emulator)
+    calls = fresh_emulator.requests()
     assert len(calls) == 4, calls
     # Every call had arrived before the first was answered: one round, not four.
     assert max(c["arrived"] for c in calls) < min(c["answered"] for c in calls), calls
@@ -309,7 +303,7 @@ def test_a_product_page_seeds_item_use_cases_with_its_item(
     shown = [i for s in page for i in item_ids(s)]
     assert len(shown) == len(set(shown))
     bodies = sorted(
-        (c["body"].get("itemId"), c["body"].get("userId")) for c in sent(fresh_emulator)
+        (c["body"].get("itemId"), c["body"].get("userId")) for c in fresh_emulator.requests()
     )
     # The page's user goes with every call, as `related(userId:)` sends it.
     assert bodies == [("item-0042", "user-0009")] * 2 + [("item-0100", "user-0009")]

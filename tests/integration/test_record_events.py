@@ -33,7 +33,7 @@ def picks(subgraph: Subgraph) -> tuple[str, list[str]]:
 
 
 def put_events_bodies(emulator: Emulator, delivered_only: bool = True) -> list[dict[str, Any]]:
-    recent = httpx.get(f"{emulator.url}/_emulator/requests").json()["requests"]
+    recent = emulator.requests()
     return [
         r["body"]
         for r in recent

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from settings import DEMO_CONFIG
@@ -78,9 +77,7 @@ def subgraph(logs: Path, emulator: Emulator) -> Iterator[Subgraph]:
 
 def sent(emulator: Emulator) -> list[dict[str, Any]]:
     """The request bodies the emulator received, oldest first."""
-    requests: list[dict[str, Any]] = httpx.get(f"{emulator.url}/_emulator/requests").json()[
-        "requests"
-    ]
+    requests = emulator.requests()
     return [r["body"] for r in requests]
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Emulator, Subgraph, codes, start_subgraph
@@ -72,9 +71,7 @@ def scroll(
 
 
 def asked(emulator: Emulator) -> list[dict[str, Any]]:
-    requests: list[dict[str, Any]] = httpx.get(f"{emulator.url}/_emulator/requests").json()[
-        "requests"
-    ]
+    requests = emulator.requests()
     return [r["body"] for r in requests]
 
 
