@@ -18,7 +18,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from bench.page_workload import PageComparison, PageRound
+from bench.page_workload import PageComparison, PageRound, pooled_cells, progress_line
 from bench.workloads import _ITEMS, N_ITEMS, Carousel, Json, Workload, _recommendations, item_id
 
 CART_SIZE = 5
@@ -93,24 +93,11 @@ def summary(comparison: PageComparison, c: int) -> list[str]:
 
 
 def round_line(done: PageRound, c: int, rounds: int) -> str:
-    """One progress line per round."""
-    sides = "  ".join(
-        f"{cell.target}/{cell.workload} {cell.queries:,} q p99-d {cell.overhead_ms(0.99):.1f} ms "
-        f"CPU {cell.cpu_ms_per_query:.2f} ms/q calls {cell.calls_per_query:.2f}/q"
-        for cell in done.cells
-    )
-    return f"  cart     c={c:<3} round {done.number}/{rounds}: {sides}"
+    return progress_line("cart", done, c, rounds, calls=True)
 
 
 def cells_json(comparison: PageComparison | None) -> list[dict[str, Any]]:
-    """Each side pooled, as `--json` writes it (under `cart_cells`)."""
-    if comparison is None:
-        return []
-    return [
-        comparison.side(target, workload).summary()
-        for target, workload in (
-            ("service", CART.name),
-            ("service", CART_FIELDS.name),
-            ("bare", "home"),
-        )
-    ]
+    """Under `cart_cells`."""
+    return pooled_cells(
+        comparison, (("service", CART.name), ("service", CART_FIELDS.name), ("bare", "home"))
+    )

@@ -175,21 +175,30 @@ def summary(comparison: PageComparison, c: int, floor_ms: float | None) -> list[
     ]
 
 
-def round_line(done: PageRound, c: int, rounds: int) -> str:
-    """One progress line per round."""
+def progress_line(label: str, done: PageRound, c: int, rounds: int, *, calls: bool) -> str:
+    """One progress line per round of a side-by-side workload (page, scroll, cart)."""
     sides = "  ".join(
         f"{cell.target}/{cell.workload} {cell.queries:,} q p99-d {cell.overhead_ms(0.99):.1f} ms "
         f"CPU {cell.cpu_ms_per_query:.2f} ms/q"
+        + (f" calls {cell.calls_per_query:.2f}/q" if calls else "")
         for cell in done.cells
     )
-    return f"  page     c={c:<3} round {done.number}/{rounds}: {sides}"
+    return f"  {label:<8} c={c:<3} round {done.number}/{rounds}: {sides}"
+
+
+def pooled_cells(
+    comparison: PageComparison | None, sides: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Each (target, workload) side pooled, as `--json` writes it."""
+    if comparison is None:
+        return []
+    return [comparison.side(target, workload).summary() for target, workload in sides]
+
+
+def round_line(done: PageRound, c: int, rounds: int) -> str:
+    return progress_line("page", done, c, rounds, calls=False)
 
 
 def cells_json(comparison: PageComparison | None) -> list[dict[str, Any]]:
-    """Each side pooled, as `--json` writes it (under `page_cells`)."""
-    if comparison is None:
-        return []
-    return [
-        comparison.side(target, workload).summary()
-        for target, workload in (("service", "page"), ("service", "home"), ("bare", "home"))
-    ]
+    """Under `page_cells`."""
+    return pooled_cells(comparison, (("service", "page"), ("service", "home"), ("bare", "home")))

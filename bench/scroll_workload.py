@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bench.page_workload import PageComparison, PageRound
+from bench.page_workload import PageComparison, PageRound, pooled_cells, progress_line
 from bench.workloads import N_USERS, Carousel, Json, Workload, user_id
 
 PAGE_SIZE = 20
@@ -144,20 +144,11 @@ def summary(comparison: PageComparison, c: int) -> list[str]:
 
 
 def round_line(done: PageRound, c: int, rounds: int) -> str:
-    """One progress line per round."""
-    sides = "  ".join(
-        f"{cell.target}/{cell.workload} {cell.queries:,} q p99-d {cell.overhead_ms(0.99):.1f} ms "
-        f"CPU {cell.cpu_ms_per_query:.2f} ms/q calls {cell.calls_per_query:.2f}/q"
-        for cell in done.cells
-    )
-    return f"  scroll   c={c:<3} round {done.number}/{rounds}: {sides}"
+    return progress_line("scroll", done, c, rounds, calls=True)
 
 
 def cells_json(comparison: PageComparison | None) -> list[dict[str, Any]]:
-    """Each side pooled, as `--json` writes it (under `scroll_cells`)."""
-    if comparison is None:
-        return []
-    return [
-        comparison.side(target, workload).summary()
-        for target, workload in (("service", "scroll"), ("service", "growing"), ("bare", "home"))
-    ]
+    """Under `scroll_cells`."""
+    return pooled_cells(
+        comparison, (("service", "scroll"), ("service", "growing"), ("bare", "home"))
+    )
