@@ -33,7 +33,10 @@ async def stack(fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> As
     for name, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    personalize = settings.personalize.model_copy(update={"endpoint_url": fresh_emulator.url})
+    # A read timeout well past the test's 1 s delay: the call must answer, not time out.
+    personalize = settings.personalize.model_copy(
+        update={"endpoint_url": fresh_emulator.url, "read_timeout": 5.0, "deadline": 6.0}
+    )
     settings = settings.model_copy(update={"personalize": personalize})
     async with (
         DirectPersonalizeBackend.open(settings.personalize) as direct,
